@@ -1,0 +1,43 @@
+"""pytest plugin (entry point ``pytest11: porta_conformance``).
+
+It is loaded into every pytest run of any project that installs Porta, so it does nothing
+at all unless ``--porta-config`` is given: no imports beyond pytest's own until then.
+With the option, the conformance tests chosen by ``--porta-plan`` are added to the session
+as pytest items (one per test id) and run against the provider named in the config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the plugin's options (all inert unless --porta-config is given)."""
+    group = parser.getgroup("porta-conformance", "OpenID provider conformance (porta-conformance)")
+    group.addoption("--porta-config", default=None, metavar="OP_TOML",
+                    help="run the OpenID provider conformance suite against the provider in OP_TOML")
+    group.addoption("--porta-plan", default=None, metavar="PLANS",
+                    help="comma-separated plan names or test ids (default: all plans)")
+    group.addoption("--porta-expected-failures", default=None, metavar="FILE",
+                    help="file of test ids expected to fail, each with a reason")
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Append one item per selected conformance test when --porta-config is given."""
+    if not config.getoption("porta_config", default=None):
+        return
+    from conformance_tests import pytest_items
+
+    items.extend(pytest_items.collect(session, config))
+
+
+def pytest_report_header(config: pytest.Config) -> Any:
+    """Name the provider under test in pytest's header."""
+    path = config.getoption("porta_config", default=None)
+    if path:
+        return f"porta-conformance: provider config {path}"
+    return None
