@@ -1,0 +1,350 @@
+"""What a conformance test works with: the provider's metadata, its clients and the RP steps.
+
+The helpers here are the relying party's side of the protocol, written directly from the
+texts (OIDC Core §3.1, RFC 6749 §4.1, RFC 7636, RFC 7591) so that a verdict never depends
+on a client library's leniency. Clients missing from op.toml are registered dynamically.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import requests
+
+from conformance_tests.config import ClientConfig, OPConfig
+from conformance_tests.drivers.base import BrowserSession, Driver, Outcome
+from conformance_tests.registry import fail, skip
+
+DEFAULT_REDIRECT = "http://127.0.0.1:9/porta-conformance/cb"
+"""redirect_uri for dynamically registered clients: port 9 (discard), nothing listens."""
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A fresh (code_verifier, S256 code_challenge), RFC 7636 §4.1-4.2."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass
+class AuthResult:
+    """One authorization request and what came back."""
+
+    client: ClientConfig
+    request_params: dict[str, str]
+    outcome: Outcome
+    state: str
+    nonce: str
+    code_verifier: str | None
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The authorization response parameters."""
+        return self.outcome.params
+
+    @property
+    def code(self) -> str:
+        """The authorization code, failing the test when there is none."""
+        code = self.outcome.params.get("code")
+        if not code:
+            fail(f"no authorization code: {self.outcome.describe()} {self._error()}")
+        if self.outcome.params.get("state") != self.state:
+            fail(f"state not returned unchanged (OIDC Core §3.1.2.5): got {self.outcome.params.get('state')!r}")
+        return code
+
+    def _error(self) -> str:
+        p = self.outcome.params
+        return f"error={p['error']!r} {p.get('error_description', '')}" if "error" in p else ""
+
+
+@dataclass
+class Context:
+    """Per-run state shared by all tests (metadata and registered clients are cached)."""
+
+    config: OPConfig
+    driver: Driver
+    http: requests.Session = field(default_factory=requests.Session)
+    _metadata: dict[str, Any] | None = None
+    _jwks: dict[str, Any] | None = None
+    _registered: dict[str, ClientConfig] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _logged_in: BrowserSession | None = None
+
+    # -- provider metadata -------------------------------------------------------------
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The discovery document, OIDC Discovery §4 (fetched once)."""
+        if self._metadata is None:
+            url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            response = self.get(url)
+            if response.status_code != 200:
+                fail(f"GET {url} returned HTTP {response.status_code}")
+            try:
+                self._metadata = response.json()
+            except ValueError:
+                fail(f"GET {url} did not return JSON")
+        return self._metadata
+
+    def endpoint(self, name: str) -> str:
+        """An endpoint URL from discovery, skipping the test when it is not advertised."""
+        url = self.metadata.get(name)
+        if not url:
+            skip(f"the provider does not advertise {name}")
+        return str(url)
+
+    def supports(self, key: str, value: str) -> bool:
+        """True when discovery lists ``value`` under ``key``."""
+        return value in (self.metadata.get(key) or [])
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        """The provider's JWK Set (RFC 7517 §5), fetched once."""
+        if self._jwks is None:
+            response = self.get(self.endpoint("jwks_uri"))
+            if response.status_code != 200:
+                fail(f"jwks_uri returned HTTP {response.status_code}")
+            self._jwks = response.json()
+        return self._jwks
+
+    # -- HTTP ---------------------------------------------------------------------------
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        """GET without following redirects."""
+        kwargs.setdefault("allow_redirects", False)
+        return self.http.get(url, timeout=self.config.http_timeout_s, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        """POST without following redirects."""
+        kwargs.setdefault("allow_redirects", False)
+        return self.http.post(url, timeout=self.config.http_timeout_s, **kwargs)
+
+    # -- clients ------------------------------------------------------------------------
+    @property
+    def client(self) -> ClientConfig:
+        """The confidential client from op.toml, or one registered dynamically."""
+        if self.config.client is not None:
+            return self.config.client
+        return self.registered_client("confidential", {})
+
+    @property
+    def public_client(self) -> ClientConfig:
+        """The public client from op.toml, or one registered dynamically."""
+        if self.config.public_client is not None:
+            return self.config.public_client
+        return self.registered_client("public", {"token_endpoint_auth_method": "none"})
+
+    def registered_client(self, key: str, metadata: dict[str, Any]) -> ClientConfig:
+        """A client registered once per run under ``key`` (skips without registration)."""
+        with self._lock:
+            if key not in self._registered:
+                self._registered[key] = self.register_client(metadata)
+            return self._registered[key]
+
+    def register(self, metadata: dict[str, Any]) -> requests.Response:
+        """POST client metadata to the registration endpoint (RFC 7591 §3.1)."""
+        return self.post(self.endpoint("registration_endpoint"), json=metadata)
+
+    def register_client(self, metadata: dict[str, Any]) -> ClientConfig:
+        """Register a client (defaults: code flow, our unused redirect_uri) and describe it."""
+        body = {
+            "redirect_uris": [DEFAULT_REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "client_name": "porta-conformance",
+            "token_endpoint_auth_method": "client_secret_basic",
+            **metadata,
+        }
+        response = self.register(body)
+        if response.status_code != 201:
+            fail(f"dynamic registration failed (RFC 7591 §3.2.1 expects 201): HTTP "
+                 f"{response.status_code} {response.text[:300]}")
+        info = response.json()
+        return ClientConfig(
+            client_id=info["client_id"],
+            client_secret=info.get("client_secret"),
+            redirect_uri=body["redirect_uris"][0],
+            token_endpoint_auth_method=info.get("token_endpoint_auth_method", body["token_endpoint_auth_method"]),
+            post_logout_redirect_uri=(body.get("post_logout_redirect_uris") or [None])[0],
+        )
+
+    # -- authorization ------------------------------------------------------------------
+    def browser(self) -> BrowserSession:
+        """A fresh browser session (no cookies)."""
+        return self.driver.new_session()
+
+    def logged_in_browser(self) -> BrowserSession:
+        """A browser session shared by tests that only need someone logged in."""
+        with self._lock:
+            if self._logged_in is None:
+                self._logged_in = self.driver.new_session()
+            return self._logged_in
+
+    def authorization_url(self, params: dict[str, str]) -> str:
+        """The authorization endpoint URL carrying ``params`` (RFC 6749 §4.1.1)."""
+        endpoint = self.endpoint("authorization_endpoint")
+        return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
+
+    def authorize(
+        self,
+        client: ClientConfig | None = None,
+        *,
+        scope: str = "openid",
+        pkce: bool = True,
+        session: BrowserSession | None = None,
+        interact: bool = True,
+        extra: dict[str, str] | None = None,
+        drop: Collection[str] = (),
+        uncheck: Collection[str] = (),
+    ) -> AuthResult:
+        """Send the person through an authorization code request and capture the response.
+
+        ``extra`` adds or overrides parameters, ``drop`` removes some; PKCE S256 is used
+        unless ``pkce`` is False. Uses the shared logged-in browser unless ``session`` is set.
+        """
+        client = client or self.client
+        state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        params = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri,
+            "scope": scope,
+            "state": state,
+            "nonce": nonce,
+        }
+        verifier = None
+        if pkce:
+            verifier, challenge = pkce_pair()
+            params["code_challenge"] = challenge
+            params["code_challenge_method"] = "S256"
+        params.update(extra or {})
+        for name in drop:
+            params.pop(name, None)
+        browser = session or self.logged_in_browser()
+        stop_at = [client.redirect_uri, params["redirect_uri"]]
+        kwargs: dict[str, Any] = {"interact": interact}
+        if uncheck:
+            kwargs["uncheck"] = uncheck
+        outcome = browser.open(self.authorization_url(params), stop_at, **kwargs)
+        return AuthResult(client, params, outcome, state, nonce, verifier)
+
+    # -- token endpoint -----------------------------------------------------------------
+    def token_request(
+        self, client: ClientConfig, data: dict[str, str], *, auth: str | None = None
+    ) -> requests.Response:
+        """POST to the token endpoint authenticating as ``client`` (RFC 6749 §2.3.1)."""
+        data = dict(data)
+        method = auth or client.token_endpoint_auth_method
+        kwargs: dict[str, Any] = {}
+        if method == "client_secret_basic":
+            kwargs["auth"] = (_form_encode(client.client_id), _form_encode(client.client_secret or ""))
+        elif method == "client_secret_post":
+            data["client_id"] = client.client_id
+            data["client_secret"] = client.client_secret or ""
+        else:
+            data.setdefault("client_id", client.client_id)
+        return self.post(self.endpoint("token_endpoint"), data=data, **kwargs)
+
+    def redeem(self, result: AuthResult, *, verifier: str | None = None,
+               client: ClientConfig | None = None) -> requests.Response:
+        """Exchange the result's code (RFC 6749 §4.1.3), with its PKCE verifier by default."""
+        data = {"grant_type": "authorization_code", "code": result.code,
+                "redirect_uri": result.request_params["redirect_uri"]}
+        code_verifier = verifier if verifier is not None else result.code_verifier
+        if code_verifier:
+            data["code_verifier"] = code_verifier
+        return self.token_request(client or result.client, data)
+
+    def tokens(self, result: AuthResult) -> dict[str, Any]:
+        """Redeem the code and return the token response, failing on any error."""
+        response = self.redeem(result)
+        if response.status_code != 200:
+            fail(f"token request failed: HTTP {response.status_code} {response.text[:300]}")
+        return response.json()
+
+    def login_and_tokens(self, client: ClientConfig | None = None, **kwargs: Any) -> tuple[AuthResult, dict[str, Any]]:
+        """Authorize, redeem the code, return both."""
+        result = self.authorize(client, **kwargs)
+        return result, self.tokens(result)
+
+    # -- ID token -----------------------------------------------------------------------
+    def id_token_claims(self, id_token: str, client: ClientConfig, nonce: str | None = None) -> dict[str, Any]:
+        """Validate an ID token per OIDC Core §3.1.3.7 and return its claims.
+
+        Checks the signature with the provider's JWKS (asymmetric algorithms only), iss,
+        aud, azp, exp, iat, and nonce when given.
+        """
+        try:
+            header = jwt.get_unverified_header(id_token)
+        except jwt.PyJWTError as exc:
+            fail(f"ID token is not a JWS: {exc}")
+        alg = header.get("alg")
+        if alg in (None, "none") or str(alg).startswith("HS"):
+            fail(f"ID token alg {alg!r}: OIDC Core §3.1.3.7 step 6-7 expects the provider's key")
+        key = self.signing_key(header)
+        try:
+            claims = jwt.decode(
+                id_token, key=key, algorithms=[alg], audience=client.client_id,
+                issuer=self.metadata["issuer"], leeway=30,
+                options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+            )
+        except jwt.PyJWTError as exc:
+            fail(f"ID token rejected (OIDC Core §3.1.3.7): {exc}")
+        aud = claims["aud"]
+        if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != client.client_id:
+            fail("ID token has several audiences but azp is not the client (OIDC Core §2)")
+        if nonce is not None and claims.get("nonce") != nonce:
+            fail(f"ID token nonce {claims.get('nonce')!r} is not the request's nonce (OIDC Core §3.1.3.7 step 11)")
+        return claims
+
+    def signing_key(self, header: dict[str, Any]) -> Any:
+        """The JWKS key matching a JWS header (by kid, else the only key fit for the alg)."""
+        keys = [k for k in self.jwks.get("keys", []) if k.get("use", "sig") == "sig"]
+        kid = header.get("kid")
+        candidates = [k for k in keys if k.get("kid") == kid] if kid else keys
+        candidates = [k for k in candidates if k.get("alg") in (None, header.get("alg"))]
+        if len(candidates) != 1:
+            fail(f"cannot pick one JWKS key for kid={kid!r} alg={header.get('alg')!r} "
+                 f"({len(candidates)} candidates)")
+        try:
+            return jwt.PyJWK.from_dict(candidates[0], algorithm=header.get("alg")).key
+        except jwt.PyJWTError as exc:
+            fail(f"JWKS key {kid!r} is unusable: {exc}")
+
+    # -- misc -----------------------------------------------------------------------------
+    def with_redirect(self, client: ClientConfig, redirect_uri: str) -> ClientConfig:
+        """The same client pretending to use another redirect_uri."""
+        return replace(client, redirect_uri=redirect_uri)
+
+    def close(self) -> None:
+        """Close browser sessions and the driver."""
+        if self._logged_in is not None:
+            self._logged_in.close()
+        self.driver.close()
+        self.http.close()
+
+
+def _form_encode(value: str) -> str:
+    """RFC 6749 §2.3.1: client_id and secret are form-urlencoded before Basic auth."""
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def b64url_json(segment: str) -> dict[str, Any]:
+    """Decode one base64url JSON segment of a JWT without verifying it."""
+    padded = segment + "=" * (-len(segment) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded))
+
+
+def now() -> int:
+    """Seconds since the epoch, for JWT claims."""
+    return int(time.time())

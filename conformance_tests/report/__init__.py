@@ -1,0 +1,121 @@
+"""Report writers: JSON, JUnit XML and a self-contained HTML page (no external assets).
+
+The HTML page inlines ``report/style.css`` into ``report/template.html``; both ship as
+package data.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from importlib import resources
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from conformance_tests.registry import FAILED, PASSED, PLANS, SKIPPED, WARNING
+from conformance_tests.runner import RunReport
+
+
+def write_json(report: RunReport, path: str | Path) -> None:
+    """``{"summary": {passed, failed, warnings, skipped}, "results": [...]}``."""
+    Path(path).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+def junit_tree(report: RunReport) -> ET.ElementTree:
+    """One <testsuite> per plan; failures as <failure>, warnings as passed with system-out."""
+    root = ET.Element("testsuites", name="porta-conformance")
+    summary = report.summary
+    root.set("tests", str(len(report.results)))
+    root.set("failures", str(summary["failed"]))
+    root.set("skipped", str(summary["skipped"]))
+    for plan in PLANS:
+        results = [r for r in report.results if r.plan == plan]
+        if not results:
+            continue
+        suite = ET.SubElement(root, "testsuite", name=plan, tests=str(len(results)),
+                              failures=str(sum(r.status == FAILED for r in results)),
+                              skipped=str(sum(r.status == SKIPPED for r in results)),
+                              time=f"{sum(r.duration_s for r in results):.3f}")
+        for r in results:
+            case = ET.SubElement(suite, "testcase", classname=f"porta-conformance.{plan}",
+                                 name=r.id, time=f"{r.duration_s:.3f}")
+            ET.SubElement(case, "properties").extend([
+                ET.Element("property", name="spec", value=r.spec),
+                ET.Element("property", name="level", value="required" if r.required else "recommended"),
+            ])
+            if r.status == FAILED:
+                note = f" (expected failure: {r.expected_failure})" if r.expected_failure else ""
+                failure = ET.SubElement(case, "failure", message=r.message[:500] + note, type="failed")
+                failure.text = f"{r.spec}\n{r.message}{note}"
+            elif r.status == SKIPPED:
+                ET.SubElement(case, "skipped", message=r.message)
+            elif r.status == WARNING:
+                out = ET.SubElement(case, "system-out")
+                out.text = f"WARNING (recommended rule, {r.spec}): {r.message}"
+    return ET.ElementTree(root)
+
+
+def write_junit(report: RunReport, path: str | Path) -> None:
+    """JUnit XML for CI systems."""
+    tree = junit_tree(report)
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def render_html(report: RunReport) -> str:
+    """A single page: summary, then one table per plan, failures first to the eye."""
+    package = resources.files("conformance_tests.report")
+    template = package.joinpath("template.html").read_text(encoding="utf-8")
+    css = package.joinpath("style.css").read_text(encoding="utf-8")
+    summary = report.summary
+    sections = []
+    for plan in PLANS:
+        results = [r for r in report.results if r.plan == plan]
+        if not results:
+            continue
+        rows = []
+        for r in results:
+            note = ""
+            if r.expected_failure is not None:
+                note = f'<div class="note">expected failure: {html.escape(r.expected_failure)}</div>'
+                if r.unexpected_pass:
+                    note = '<div class="note">listed as an expected failure but passes: remove it from the list</div>'
+            level = "required" if r.required else "recommended"
+            rows.append(
+                f'<tr class="{r.status}"><td class="status"><span class="badge {r.status}">'
+                f'{r.status}</span></td><td><code>{html.escape(r.id)}</code>'
+                f'<div class="title">{html.escape(r.title)}</div></td>'
+                f'<td>{html.escape(r.spec)}<div class="level">{level}</div></td>'
+                f'<td class="message">{html.escape(r.message)}{note}</td>'
+                f'<td class="num">{r.duration_s:.2f}</td></tr>'
+            )
+        counts = " · ".join(
+            f"{sum(r.status == s for r in results)} {s}" for s in (PASSED, FAILED, WARNING, SKIPPED)
+        )
+        sections.append(
+            f'<section><h2>{html.escape(plan)} <small>{counts}</small></h2><table>'
+            '<thead><tr><th>verdict</th><th>test</th><th>spec</th><th>detail</th><th>s</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></section>'
+        )
+    verdict = "FAILED" if report.exit_status else "PASSED"
+    values = {
+        "css": css,
+        "issuer": html.escape(report.issuer),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started_at)),
+        "verdict": verdict,
+        "verdict_class": "failed" if report.exit_status else "passed",
+        "passed": str(summary["passed"]),
+        "failed": str(summary["failed"]),
+        "warnings": str(summary["warnings"]),
+        "skipped": str(summary["skipped"]),
+        "sections": "\n".join(sections),
+    }
+    for key, value in values.items():
+        template = template.replace("{{" + key + "}}", value)
+    return template
+
+
+def write_html(report: RunReport, path: str | Path) -> None:
+    """Write the self-contained HTML report."""
+    Path(path).write_text(render_html(report), encoding="utf-8")

@@ -1,0 +1,148 @@
+"""Run selected conformance tests against one provider and collect verdicts.
+
+Verdicts: ``passed``; ``failed`` (a required rule broken, or the test could not run);
+``warning`` (a recommended rule broken); ``skipped`` (feature not offered, with the reason).
+Tests listed in an expected-failures file still run and are reported, but do not make the
+run fail; one of them that passes is flagged so the list can shrink.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance_tests.config import OPConfig
+from conformance_tests.context import Context
+from conformance_tests.drivers import make_driver
+from conformance_tests.registry import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    WARNING,
+    CheckFailed,
+    ConformanceTest,
+    Skipped,
+)
+
+
+@dataclass
+class Result:
+    """The verdict on one test."""
+
+    id: str
+    plan: str
+    status: str
+    spec: str
+    message: str
+    duration_s: float
+    title: str = ""
+    required: bool = True
+    expected_failure: str | None = None
+    unexpected_pass: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON report's result object."""
+        return asdict(self)
+
+
+@dataclass
+class RunReport:
+    """All verdicts of one run."""
+
+    issuer: str
+    results: list[Result] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Counts by status (expected failures are counted as failed)."""
+        counts = {"passed": 0, "failed": 0, "warnings": 0, "skipped": 0}
+        key = {PASSED: "passed", FAILED: "failed", WARNING: "warnings", SKIPPED: "skipped"}
+        for r in self.results:
+            counts[key[r.status]] += 1
+        return counts
+
+    @property
+    def unexpected_failures(self) -> list[Result]:
+        """Failed tests not covered by the expected-failures list."""
+        return [r for r in self.results if r.status == FAILED and r.expected_failure is None]
+
+    @property
+    def exit_status(self) -> int:
+        """0 when nothing failed unexpectedly, 1 otherwise."""
+        return 1 if self.unexpected_failures else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON report: ``{"summary": {...}, "results": [...]}`` plus run metadata."""
+        return {
+            "issuer": self.issuer,
+            "started_at": self.started_at,
+            "summary": self.summary,
+            "results": [r.to_json() for r in self.results],
+        }
+
+
+def load_expected_failures(path: str | Path) -> dict[str, str]:
+    """Read ``test-id: reason`` lines (``#`` comments, blank lines allowed).
+
+    Raises ValueError naming the line when an entry has no reason.
+    """
+    entries: dict[str, str] = {}
+    for number, raw in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip() if raw.lstrip().startswith("#") else raw.strip()
+        if not line:
+            continue
+        test_id, sep, reason = line.partition(":")
+        if not sep or not reason.strip() or not test_id.strip():
+            raise ValueError(f"{path}:{number}: expected 'test-id: reason', got {raw!r}")
+        entries[test_id.strip()] = reason.strip()
+    return entries
+
+
+def run_one(test: ConformanceTest, ctx: Context, expected: dict[str, str]) -> Result:
+    """Run a single test and turn its outcome into a Result."""
+    start = time.monotonic()
+    try:
+        test.func(ctx)
+        status, message = PASSED, ""
+    except Skipped as exc:
+        status, message = SKIPPED, str(exc)
+    except CheckFailed as exc:
+        status, message = (FAILED if test.required else WARNING), str(exc)
+    except Exception as exc:  # a crash is a verdict too: the provider could not be tested
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        status = FAILED
+        message = f"error: {type(exc).__name__}: {exc} (at {Path(last.filename).name}:{last.lineno})"
+    result = Result(
+        id=test.id, plan=test.plan, status=status, spec=test.spec, message=message,
+        duration_s=round(time.monotonic() - start, 3), title=test.title, required=test.required,
+    )
+    if test.id in expected:
+        result.expected_failure = expected[test.id]
+        if status == PASSED:
+            result.unexpected_pass = True
+    return result
+
+
+def run(
+    config: OPConfig,
+    tests: Iterable[ConformanceTest],
+    expected: dict[str, str] | None = None,
+    progress: Callable[[Result], None] | None = None,
+) -> RunReport:
+    """Run ``tests`` in order against the provider in ``config``."""
+    ctx = Context(config=config, driver=make_driver(config))
+    report = RunReport(issuer=config.issuer)
+    try:
+        for test in tests:
+            result = run_one(test, ctx, expected or {})
+            report.results.append(result)
+            if progress is not None:
+                progress(result)
+    finally:
+        ctx.close()
+    return report
