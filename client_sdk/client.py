@@ -222,6 +222,8 @@ class Client:
             whenever the provider offers it, ``False`` never.
         timeout: HTTP timeout in seconds.
         clock: monotonic time source for the caches (tests inject their own).
+        metadata: provider metadata to use instead of discovery (RFC 8414 §3 members), for
+            providers without a discovery document; its ``issuer`` must equal ``issuer``.
     """
 
     def __init__(
@@ -243,6 +245,7 @@ class Client:
         use_par: bool | None = None,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         if token_endpoint_auth_method is not None and token_endpoint_auth_method not in AUTH_METHODS:
             raise ValueError(
@@ -266,6 +269,13 @@ class Client:
         self._explicit_auth_method = token_endpoint_auth_method
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
+        self._static_metadata = metadata is not None
+        if metadata is not None:
+            if metadata.get("issuer") != issuer:
+                raise DiscoveryError(
+                    f"the given metadata names issuer {metadata.get('issuer')!r}, not {issuer!r}"
+                )
+            self._metadata = dict(metadata)
         self._metadata_lock = threading.Lock()
         self.jwks = JWKSCache(
             self.session,
@@ -360,6 +370,8 @@ class Client:
         """
         with self._metadata_lock:
             now = self._clock()
+            if self._static_metadata and self._metadata is not None:
+                return self._metadata
             if (
                 refresh
                 or self._metadata is None
@@ -915,7 +927,7 @@ class Client:
                 ) from exc
             return claims
         try:
-            checked = consent_spec.verify_receipt(receipt, self.jwks.as_jwks())
+            checked = consent_spec.verify_receipt(receipt, self.jwks.as_jwks(), issuer=self.issuer)
         except Exception as exc:  # consent_spec raises its own errors; report them as ours
             raise ConsentReceiptError(f"consent receipt rejected by consent_spec: {exc}") from exc
         return dict(checked) if isinstance(checked, Mapping) else claims

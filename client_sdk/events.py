@@ -33,27 +33,42 @@ CONSENT_EVENT_KIND = "consent-event"
 
 @dataclass(frozen=True)
 class ConsentEvent:
-    """One consent event out of a SET's ``events`` claim.
+    """One consent event out of a SET's ``events`` claim (consent_spec SPEC.md §13).
 
     Attributes:
-        event_type: the event type URI (the key in ``events``, RFC 8417 §2.2).
-        payload: the event payload as sent.
-        subject: the person's ``sub`` at this RP, when the SET names one.
-        state: the consent state the event reports (e.g. ``withdrawn``), when present.
+        event_type: the event type URI (the key in ``events``, RFC 8417 §2.2), e.g.
+            ``https://porta.example/consent-spec/1.0/event/consent-withdrawn``.
+        payload: the event payload as sent (``record_id``, ``claims``, ``receipt`` …).
+        subject: the person's ``sub`` at this RP (the SET's ``sub``).
+        change: what happened: ``withdrawn``, ``narrowed`` or ``expired``.
     """
 
     event_type: str
     payload: dict[str, Any]
     subject: str | None
-    state: str | None
+    change: str
 
     @property
     def withdrawn(self) -> bool:
-        """True when the event says consent was withdrawn (DPV status ``withdrawn``)."""
-        return (self.state or "").lower().rsplit("#", 1)[-1].rsplit("/", 1)[-1] in {
-            "withdrawn",
-            "consentwithdrawn",
-        }
+        """True when the person withdrew consent: stop using and delete the claims."""
+        return self.change == "withdrawn"
+
+    @property
+    def ends_consent(self) -> bool:
+        """True when nothing may be used any more (consent withdrawn or expired)."""
+        return self.change in ("withdrawn", "expired")
+
+    @property
+    def affected_claims(self) -> list[str]:
+        """Claims no longer released: ``claims`` (withdrawn) or ``removed_claims`` (narrowed)."""
+        names = self.payload.get("claims") or self.payload.get("removed_claims") or []
+        return [n for n in names if isinstance(n, str)]
+
+    @property
+    def receipt(self) -> str | None:
+        """The consent receipt of the new record, when the provider sent one."""
+        receipt = self.payload.get("receipt")
+        return receipt if isinstance(receipt, str) else None
 
 
 @dataclass(frozen=True)
@@ -90,39 +105,36 @@ class SecurityEvent:
 
 
 def _subject(claims: dict[str, Any], payload: dict[str, Any]) -> str | None:
-    """The person's ``sub``: from the payload, else the SET's ``sub`` or ``sub_id`` (RFC 9493)."""
+    """The person's ``sub``: the SET's ``sub`` (consent_spec), else ``sub_id`` (RFC 9493)."""
+    sub_id = claims.get("sub_id")
     for candidate in (
-        payload.get("sub"),
-        payload.get("subject") if isinstance(payload.get("subject"), str) else None,
-        (payload.get("subject") or {}).get("sub") if isinstance(payload.get("subject"), dict) else None,
         claims.get("sub"),
-        (claims.get("sub_id") or {}).get("sub") if isinstance(claims.get("sub_id"), dict) else None,
+        payload.get("sub"),
+        sub_id.get("sub") if isinstance(sub_id, dict) else None,
     ):
         if isinstance(candidate, str) and candidate:
             return candidate
     return None
 
 
-def _state(payload: dict[str, Any]) -> str | None:
-    for name in ("state", "status", "consent_state", "event"):
-        value = payload.get(name)
-        if isinstance(value, str):
-            return value
+def _consent_change(event_type: str, payload: dict[str, Any]) -> str | None:
+    """``withdrawn``/``narrowed``/``expired`` for a consent event type URI, else ``None``."""
+    last = event_type.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+    if last.startswith("consent-") and len(last) > len("consent-"):
+        return last.removeprefix("consent-")
+    if payload.get("kind") == CONSENT_EVENT_KIND:
+        state = payload.get("state") or payload.get("status")
+        return str(state) if state else "changed"
     return None
 
 
-def _is_consent_event(event_type: str, payload: dict[str, Any]) -> bool:
-    return payload.get("kind") == CONSENT_EVENT_KIND or "consent" in event_type.lower()
-
-
-def _validate_with_spec(payload: dict[str, Any]) -> list[str]:
-    """Validate a consent-event payload with consent_spec when it is installed."""
+def _validate_with_spec(claims: dict[str, Any]) -> list[str]:
+    """Validate a consent-event claims set with consent_spec, when it is installed."""
     try:
         import consent_spec
     except ImportError:
         return []
-    errors = consent_spec.validate(payload, kind=CONSENT_EVENT_KIND)
-    return [str(e) for e in errors or []]
+    return [str(issue) for issue in consent_spec.validate(claims, kind=CONSENT_EVENT_KIND) or []]
 
 
 class EventReceiver:
@@ -205,17 +217,16 @@ class EventReceiver:
             )
         consent = []
         for event_type, payload in events.items():
-            if not _is_consent_event(event_type, payload):
-                continue
-            if self.validate_schema:
-                problems = _validate_with_spec(payload)
-                if problems:
-                    raise SecurityEventError(
-                        "invalid_request",
-                        "consent event payload does not conform to consent_spec: "
-                        + "; ".join(problems),
-                    )
-            consent.append(ConsentEvent(event_type, payload, _subject(claims, payload), _state(payload)))
+            change = _consent_change(event_type, payload)
+            if change is not None:
+                consent.append(ConsentEvent(event_type, payload, _subject(claims, payload), change))
+        if consent and self.validate_schema:
+            problems = _validate_with_spec(claims)
+            if problems:
+                raise SecurityEventError(
+                    "invalid_request",
+                    "consent event does not conform to consent_spec: " + "; ".join(problems[:5]),
+                )
         return SecurityEvent(token, header, claims, _consent=tuple(consent))
 
     def receive(self, body: bytes | str, content_type: str | None = SET_MEDIA_TYPE) -> SecurityEvent:
