@@ -79,6 +79,8 @@ class Context:
     _registered: dict[str, ClientConfig] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _logged_in: BrowserSession | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+    """Objects tests share within a run (e.g. a registered private_key_jwt client)."""
 
     # -- provider metadata -------------------------------------------------------------
     @property

@@ -3,4 +3,4 @@
 One module per plan: basic, config, dynamic, formpost, logout, security, consent.
 """
 
-from conformance_tests.modules import basic, config_plan  # noqa: F401
+from conformance_tests.modules import basic, config_plan, dynamic, formpost, logout, security  # noqa: F401

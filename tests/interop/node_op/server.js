@@ -59,6 +59,16 @@ const configuration = {
 };
 
 const provider = new Provider(settings.issuer, configuration);
+// The development interaction pages (login, consent) are the deployer's to harden:
+// node-oidc-provider leaves anti-framing headers to them. RFC 9700 §4.16 requires
+// clickjacking protection, so this deployment adds it as any operator must.
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.path.startsWith('/interaction/') || ctx.path.startsWith('/session/end')) {
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Content-Security-Policy', "frame-ancestors 'none'");
+  }
+});
 provider.on('server_error', (ctx, err) => { console.error('server_error', err); });
 
 provider.listen(settings.port, '127.0.0.1', () => {
