@@ -57,6 +57,12 @@ def check_record(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
                 issues.append(
                     _issue((*at, "granted"), f"essential claim {claim!r} is not granted; a decision that withholds an essential claim is a refusal", "record-essential-granted")
                 )
+    if doc["consent_type"] != "explicit":
+        for claim in granted:
+            if claim in requested and requested[claim]["sensitivity"] == "special-category":
+                issues.append(
+                    _issue((*at, "consent_type"), f"claim {claim!r} is special-category data (GDPR Art. 9) and needs explicit consent", "record-explicit-special-category")
+                )
     if _time(doc["recorded_at"]) < _time(doc["decided_at"]):
         issues.append(_issue((*at, "recorded_at"), "recorded_at is earlier than decided_at", "record-time-order"))
     if "expires_at" in doc and _time(doc["expires_at"]) <= _time(doc["decided_at"]):

@@ -2,13 +2,15 @@
 
 Run from the repository root: ``python tests/consent_spec/build_vectors.py``.
 Derived values (ledger hashes, receipt record hashes, signed receipts) are computed
-with consent_spec itself; the tests then check them independently. Signing uses a
-fresh ES256 key each run: only its public half is written (vectors/receipt/jwks.json).
+with consent_spec itself; the tests then check them independently. Signing uses a fixed
+ES256 key derived from a public seed (so it protects nothing); only its public half is
+written, to vectors/receipt/jwks.json.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import shutil
 import sys
@@ -165,7 +167,9 @@ def main() -> None:
         shutil.rmtree(OUT / sub, ignore_errors=True)
     ledger = build_ledger()
     given, narrowed, renewed, withdrawn = ledger
-    key = ec.generate_private_key(ec.SECP256R1())
+    # A fixed, publicly derivable key: it exists only to sign test vectors, and keeping
+    # it fixed keeps vectors/receipt/jwks.json stable across regenerations.
+    key = ec.derive_private_key(int.from_bytes(hashlib.sha256(b"porta consent-spec 1.0 test vector key").digest(), "big"), ec.SECP256R1())
     kid = "porta-vectors-2026-11"
     public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     public_jwk.update({"kid": kid, "use": "sig", "alg": "ES256"})
@@ -205,10 +209,12 @@ def main() -> None:
     valid["consent-record/invalidated.json"] = record("invalidated", 12, "c" * 64, replaces=IDS["given"], persona=None, granted={}, refused=[],
                                                       collection_method="provider-policy", decided_at="2026-11-22T00:00:00Z", recorded_at="2026-11-22T00:00:00Z", expires_at=None,
                                                       extensions={"https://id.porta.example/ext/invalidation": {"reason": "identity fraud confirmed"}})
-    full = record("given", 0, GENESIS_HASH, record_id=IDS["full"], consent_type="implicit", language="de",
+    full = record("given", 0, GENESIS_HASH, record_id=IDS["full"], language="de",
                   granted={"email": {"purposes": ["service-provision", "customer-care"]}, "address": {"purposes": ["delivery-of-goods"]},
                            "birthdate": {"purposes": ["personalisation", "marketing"]}, DIETARY: {"purposes": ["personalisation"]}}, refused=[])
     valid["consent-record/given-everything.json"] = full
+    valid["consent-record/given-implicit.json"] = record("given", 0, GENESIS_HASH, record_id="0d6a4b52-8a61-4f4e-b0f4-5a7a0a1c2b0a", consent_type="implicit",
+                                                         collection_method="api", language=None, accepted_terms=None, expires_at=None)
     valid["consent-receipt/given-receipt-claims.json"] = claims_given
     valid["consent-receipt/withdrawn-receipt-claims.json"] = {**receipt_claims(withdrawn, "rcpt-77d0e2b4", 1830686400), "aud": CLIENT}
     valid["withdrawal/narrow.json"] = {"$schema": schema_id("withdrawal"), "spec_version": "1.0", "withdrawal_id": NARROWING, "record_id": IDS["given"],
@@ -316,6 +322,8 @@ def main() -> None:
         "record-claims-decided", "$.refused", "a given record decides every requested claim")
     bad("consent-record/expires-before-decided.json", changed(given, lambda d: d.__setitem__("expires_at", "2026-11-19T00:00:00Z")),
         "record-time-order", "$.expires_at", "expires_at is later than decided_at")
+    bad("consent-record/implicit-special-category.json", changed(full, lambda d: d.__setitem__("consent_type", "implicit")),
+        "record-explicit-special-category", "$.consent_type", "special-category claims need explicit consent (GDPR Art. 9(2)(a))")
     bad("consent-record/uppercase-previous-hash.json", changed(narrowed, lambda d: d.__setitem__("previous_hash", d["previous_hash"].upper())),
         "pattern", "$.previous_hash", "hashes are lowercase hexadecimal")
     bad("consent-record/first-entry-not-genesis.json", changed(given, lambda d: d.__setitem__("previous_hash", "f" * 64)),
