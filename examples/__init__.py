@@ -1,0 +1,1 @@
+"""Runnable examples of relying parties using ``client_sdk``."""

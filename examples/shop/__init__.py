@@ -1,0 +1,1 @@
+"""Porta Shop, an example relying party built on ``client_sdk.flask``."""

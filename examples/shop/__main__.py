@@ -1,0 +1,5 @@
+"""``python -m examples.shop``: run the example shop."""
+
+from examples.shop.app import main
+
+main()
