@@ -122,6 +122,16 @@ class TokenSet:
         """The person's subject identifier from the ID token."""
         return self.id_token_claims.get("sub")
 
+    @property
+    def consent_receipt(self) -> str | None:
+        """The consent receipt JWT the provider returned with the tokens, if any.
+
+        Porta adds it to the token response as ``consent_receipt`` (DESIGN §4); verify it
+        with :meth:`Client.verify_consent_receipt`.  Other providers send none.
+        """
+        receipt = self.raw.get("consent_receipt")
+        return receipt if isinstance(receipt, str) else None
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy."""
         return asdict(self)
