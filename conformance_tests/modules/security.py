@@ -38,6 +38,8 @@ def _error(response: requests.Response) -> str | None:
 
 def _refused(response: requests.Response, what: str, errors: set[str] | None = None) -> None:
     """The token endpoint must answer with an error and no token."""
+    if response.status_code == 200:
+        fail(f"{what}: accepted (HTTP 200, tokens issued); expected an error response")
     expect(response.status_code in {400, 401},
            f"{what}: HTTP {response.status_code} {response.text[:200]}, expected a 400/401 error")
     body: Any = {}

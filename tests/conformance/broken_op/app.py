@@ -1,0 +1,380 @@
+"""A small OpenID provider whose security faults can be switched on one at a time.
+
+It exists to prove that each conformance test can fail: with no fault it passes the
+security plan; with one fault from :data:`FAULTS` the matching test must turn FAILED (or
+WARNING for a recommended rule). It keeps everything in memory and is deliberately short:
+it is a test double, not a provider anyone should deploy.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask, Response, jsonify, redirect, request
+from markupsafe import escape
+
+FAULTS: dict[str, str] = {
+    "code_reusable": "a redeemed authorization code can be redeemed again",
+    "code_reuse_keeps_tokens": "a reused code is refused but the tokens it issued stay valid",
+    "code_any_client": "any authenticated client can redeem any code",
+    "code_never_expires": "authorization codes never expire",
+    "redirect_uri_prefix_match": "redirect_uri matched by prefix instead of exact string",
+    "token_ignores_redirect_uri": "the token endpoint does not compare redirect_uri",
+    "pkce_downgrade": "a code_verifier is accepted for a code issued without code_challenge",
+    "pkce_verifier_optional": "a code bound to a code_challenge is redeemed without code_verifier",
+    "pkce_verifier_unchecked": "the code_verifier is not compared with the code_challenge",
+    "public_client_without_pkce": "public clients may skip PKCE",
+    "no_iss_on_error": "error responses carry no iss parameter",
+    "iss_not_advertised": "discovery does not advertise authorization_response_iss_parameter_supported",
+    "refresh_not_rotated": "refresh tokens are not rotated",
+    "refresh_reuse_not_detected": "a rotated-out refresh token keeps working",
+    "assertion_replay_allowed": "client assertions can be replayed (jti not tracked)",
+    "assertion_alg_none_accepted": "client assertions with alg none are accepted",
+    "assertion_hs256_public_key": "HS256 client assertions keyed with the client's public key are accepted",
+    "login_page_framable": "the login page sends no anti-framing headers",
+    "logout_open_redirect": "end_session redirects to any post_logout_redirect_uri",
+}
+
+USERNAME = "bob@example.com"
+PASSWORD = "broken-but-honest"
+
+
+@dataclass
+class Client:
+    client_id: str
+    redirect_uris: list[str]
+    secret: str | None = None
+    auth_method: str = "client_secret_basic"
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    jwks: dict[str, Any] | None = None
+
+
+@dataclass
+class State:
+    faults: set[str] = field(default_factory=set)
+    clients: dict[str, Client] = field(default_factory=dict)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    access_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    revoked_families: set[str] = field(default_factory=set)
+    seen_jti: set[str] = field(default_factory=set)
+    code_lifetime_s: float = 60.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def create_app(issuer: str) -> Flask:
+    """The double's Flask app; ``app.config["STATE"].faults`` holds the active faults."""
+    app = Flask(__name__)
+    state = State()
+    app.config["STATE"] = state
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())),
+                  "kid": "double-rs256", "alg": "RS256", "use": "sig"}
+
+    def fault(name: str) -> bool:
+        return name in state.faults
+
+    def error_redirect(req: dict[str, Any], error: str) -> Response:
+        params = {"error": error, "state": req.get("state", "")}
+        if not fault("no_iss_on_error"):
+            params["iss"] = issuer
+        return respond(req, params)
+
+    def respond(req: dict[str, Any], params: dict[str, str]) -> Response:
+        uri = req["redirect_uri"]
+        if req.get("response_mode") == "form_post":
+            inputs = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in params.items())
+            return Response(f'<html><body onload="document.forms[0].submit()"><form method="post" '
+                            f'action="{escape(uri)}">{inputs}</form></body></html>', content_type="text/html")
+        return redirect(uri + ("&" if "?" in uri else "?") + urlencode(params), code=302)
+
+    def page(body: str) -> Response:
+        response = Response(f"<!doctype html><html><body>{body}</body></html>", content_type="text/html")
+        if not fault("login_page_framable"):
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        return response
+
+    def session() -> dict[str, Any] | None:
+        return state.sessions.get(request.cookies.get("double_sid", ""))
+
+    def redirect_ok(client: Client, uri: str) -> bool:
+        if fault("redirect_uri_prefix_match"):
+            return any(uri.startswith(r) for r in client.redirect_uris)
+        return uri in client.redirect_uris
+
+    @app.get("/.well-known/openid-configuration")
+    def discovery() -> Response:
+        meta = {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/userinfo",
+            "jwks_uri": f"{issuer}/jwks",
+            "registration_endpoint": f"{issuer}/register",
+            "end_session_endpoint": f"{issuer}/logout",
+            "scopes_supported": ["openid", "email", "offline_access"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "form_post"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                      "private_key_jwt", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+        }
+        if fault("iss_not_advertised"):
+            del meta["authorization_response_iss_parameter_supported"]
+        return jsonify(meta)
+
+    @app.get("/jwks")
+    def jwks() -> Response:
+        return jsonify({"keys": [public_jwk]})
+
+    @app.post("/register")
+    def register() -> tuple[Response, int]:
+        body = request.get_json(silent=True) or {}
+        uris = body.get("redirect_uris") or []
+        if not uris or any("#" in u or not u.startswith(("http://", "https://")) for u in uris):
+            return jsonify({"error": "invalid_redirect_uri"}), 400
+        method = body.get("token_endpoint_auth_method", "client_secret_basic")
+        client = Client(client_id=secrets.token_hex(8), redirect_uris=uris, auth_method=method,
+                        post_logout_redirect_uris=body.get("post_logout_redirect_uris", []),
+                        jwks=body.get("jwks"))
+        if method in {"client_secret_basic", "client_secret_post"}:
+            client.secret = secrets.token_urlsafe(24)
+        state.clients[client.client_id] = client
+        info = {**body, "client_id": client.client_id, "token_endpoint_auth_method": method}
+        if client.secret:
+            info.update(client_secret=client.secret, client_secret_expires_at=0)
+        return jsonify(info), 201
+
+    @app.get("/authorize")
+    def authorize() -> Response:
+        req = request.args.to_dict()
+        client = state.clients.get(req.get("client_id", ""))
+        if client is None or not redirect_ok(client, req.get("redirect_uri", "")):
+            return page("<p>invalid client or redirect_uri</p>")
+        if req.get("response_type") != "code":
+            return error_redirect(req, "invalid_request")
+        if client.auth_method == "none" and "code_challenge" not in req and not fault("public_client_without_pkce"):
+            return error_redirect(req, "invalid_request")
+        current = session()
+        prompt = req.get("prompt", "").split()
+        too_old = current and "max_age" in req and time.time() - current["auth_time"] > int(req["max_age"])
+        if current is None or "login" in prompt or too_old:
+            if "none" in prompt:
+                return error_redirect(req, "login_required")
+            pending_id = secrets.token_urlsafe(16)
+            state.pending[pending_id] = req
+            return page(f'<form method="post" action="/login"><input type="hidden" name="pending" value="{pending_id}">'
+                        '<input type="text" name="username"><input type="password" name="password">'
+                        '<button type="submit">Sign in</button></form>')
+        return finish(req, current)
+
+    @app.post("/login")
+    def login() -> Response:
+        req = state.pending.pop(request.form.get("pending", ""), None)
+        if req is None:
+            return page("<p>unknown login request</p>")
+        if request.form.get("username") != USERNAME or request.form.get("password") != PASSWORD:
+            return page("<p>wrong password</p>")
+        sid = secrets.token_urlsafe(16)
+        state.sessions[sid] = {"sub": "bob", "auth_time": int(time.time())}
+        response = finish(req, state.sessions[sid])
+        response.set_cookie("double_sid", sid, httponly=True)
+        return response
+
+    def finish(req: dict[str, Any], current: dict[str, Any]) -> Response:
+        code = secrets.token_urlsafe(24)
+        state.codes[code] = {"req": req, "sub": current["sub"], "auth_time": current["auth_time"],
+                             "issued": time.time(), "used": False, "family": secrets.token_hex(8)}
+        return respond(req, {"code": code, "state": req.get("state", ""), "iss": issuer})
+
+    def authenticate_client() -> Client | None:
+        form = request.form
+        if request.authorization and request.authorization.type == "basic":
+            client = state.clients.get(request.authorization.username or "")
+            ok = client and client.secret and hmac.compare_digest(client.secret, request.authorization.password or "")
+            return client if ok else None
+        if "client_assertion" in form:
+            return assertion_client(form["client_assertion"], form.get("client_id", ""))
+        client = state.clients.get(form.get("client_id", ""))
+        if client is None:
+            return None
+        if client.auth_method == "none":
+            return client
+        ok = client.secret and hmac.compare_digest(client.secret, form.get("client_secret", ""))
+        return client if ok else None
+
+    def assertion_client(assertion: str, client_id: str) -> Client | None:
+        client = state.clients.get(client_id)
+        if client is None or not client.jwks:
+            return None
+        try:
+            header = jwt.get_unverified_header(assertion)
+            if header.get("alg") == "none":
+                if not fault("assertion_alg_none_accepted"):
+                    return None
+                claims = jwt.decode(assertion, options={"verify_signature": False})
+            elif header.get("alg") == "HS256":
+                if not fault("assertion_hs256_public_key"):
+                    return None
+                pem = jwt.PyJWK(client.jwks["keys"][0]).key.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+                head, payload, signature = assertion.split(".")
+                expected = _b64(hmac.new(pem, f"{head}.{payload}".encode(), hashlib.sha256).digest())
+                if not hmac.compare_digest(expected, signature):
+                    return None
+                claims = jwt.decode(assertion, options={"verify_signature": False})
+            else:
+                key = jwt.PyJWK(client.jwks["keys"][0]).key
+                claims = jwt.decode(assertion, key, algorithms=["ES256", "RS256"],
+                                    audience=[f"{issuer}/token", issuer])
+        except (jwt.PyJWTError, ValueError, KeyError):
+            return None
+        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+            return None
+        with state.lock:
+            if claims.get("jti") in state.seen_jti and not fault("assertion_replay_allowed"):
+                return None
+            state.seen_jti.add(claims.get("jti"))
+        return client
+
+    def token_error(error: str, status: int = 400) -> tuple[Response, int]:
+        return jsonify({"error": error}), status
+
+    def issue(client: Client, sub: str, scope: str, family: str, nonce: str | None,
+              auth_time: int) -> dict[str, Any]:
+        access = secrets.token_urlsafe(24)
+        state.access_tokens[access] = {"sub": sub, "family": family, "scope": scope}
+        now = int(time.time())
+        claims = {"iss": issuer, "sub": sub, "aud": client.client_id, "iat": now, "exp": now + 300,
+                  "auth_time": auth_time}
+        if nonce:
+            claims["nonce"] = nonce
+        out = {"access_token": access, "token_type": "Bearer", "expires_in": 300, "scope": scope,
+               "id_token": jwt.encode(claims, key, algorithm="RS256", headers={"kid": "double-rs256"})}
+        if "offline_access" in scope.split():
+            refresh = secrets.token_urlsafe(24)
+            state.refresh_tokens[refresh] = {"client_id": client.client_id, "sub": sub, "scope": scope,
+                                             "family": family, "used": False, "auth_time": auth_time}
+            out["refresh_token"] = refresh
+        return out
+
+    @app.post("/token")
+    def token() -> Any:
+        client = authenticate_client()
+        if client is None:
+            return token_error("invalid_client", 401)
+        grant = request.form.get("grant_type")
+        if grant == "authorization_code":
+            return code_grant(client)
+        if grant == "refresh_token":
+            return refresh_grant(client)
+        return token_error("unsupported_grant_type")
+
+    def code_grant(client: Client) -> Any:
+        form = request.form
+        with state.lock:
+            record = state.codes.get(form.get("code", ""))
+            if record is None:
+                return token_error("invalid_grant")
+            if record["used"] and not fault("code_reusable"):
+                if not fault("code_reuse_keeps_tokens"):
+                    state.revoked_families.add(record["family"])
+                return token_error("invalid_grant")
+            record["used"] = True
+        req = record["req"]
+        if req["client_id"] != client.client_id and not fault("code_any_client"):
+            return token_error("invalid_grant")
+        if time.time() - record["issued"] > state.code_lifetime_s and not fault("code_never_expires"):
+            return token_error("invalid_grant")
+        if form.get("redirect_uri") != req["redirect_uri"] and not fault("token_ignores_redirect_uri"):
+            return token_error("invalid_grant")
+        verifier = form.get("code_verifier")
+        challenge = req.get("code_challenge")
+        if challenge:
+            if not verifier:
+                if not fault("pkce_verifier_optional"):
+                    return token_error("invalid_grant")
+            else:
+                computed = _b64(hashlib.sha256(verifier.encode()).digest())
+                if computed != challenge and not fault("pkce_verifier_unchecked"):
+                    return token_error("invalid_grant")
+        elif verifier and not fault("pkce_downgrade"):
+            return token_error("invalid_grant")
+        return jsonify(issue(client, record["sub"], req.get("scope", "openid"), record["family"],
+                             req.get("nonce"), record["auth_time"]))
+
+    def refresh_grant(client: Client) -> Any:
+        with state.lock:
+            record = state.refresh_tokens.get(request.form.get("refresh_token", ""))
+            if record is None or record["client_id"] != client.client_id:
+                return token_error("invalid_grant")
+            if record["family"] in state.revoked_families:
+                return token_error("invalid_grant")
+            if record["used"] and not fault("refresh_reuse_not_detected"):
+                state.revoked_families.add(record["family"])
+                return token_error("invalid_grant")
+            rotate = not fault("refresh_not_rotated")
+            record["used"] = rotate
+        out = issue(client, record["sub"], record["scope"], record["family"], None, record["auth_time"])
+        if not rotate:
+            state.refresh_tokens.pop(out["refresh_token"], None)
+            out["refresh_token"] = request.form["refresh_token"]
+        return jsonify(out)
+
+    @app.route("/userinfo", methods=["GET", "POST"])
+    def userinfo() -> Any:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else request.form.get("access_token", "")
+        record = state.access_tokens.get(token)
+        if record is None or record["family"] in state.revoked_families:
+            return Response("", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        info = {"sub": record["sub"]}
+        if "email" in record["scope"].split():
+            info.update(email=USERNAME, email_verified=True)
+        return jsonify(info)
+
+    @app.get("/logout")
+    def logout() -> Response:
+        target = request.args.get("post_logout_redirect_uri")
+        hint = request.args.get("id_token_hint")
+        client = None
+        if hint:
+            try:
+                claims = jwt.decode(hint, key.public_key(), algorithms=["RS256"], issuer=issuer,
+                                    options={"verify_aud": False, "verify_exp": False})
+                client = state.clients.get(claims["aud"])
+            except jwt.PyJWTError:
+                return page("<p>invalid id_token_hint</p>")
+        elif request.args.get("client_id"):
+            client = state.clients.get(request.args["client_id"])
+        state.sessions.pop(request.cookies.get("double_sid", ""), None)
+        allowed = client is not None and target in client.post_logout_redirect_uris
+        if target and (allowed or fault("logout_open_redirect")):
+            query = {"state": request.args["state"]} if "state" in request.args else {}
+            return redirect(target + (("?" + urlencode(query)) if query else ""), code=302)
+        return page("<p>You are logged out.</p>")
+
+    return app

@@ -1,0 +1,47 @@
+"""Fixtures for the conformance suite's own tests.
+
+The repository root goes on ``sys.path`` so ``tests.interop.node_op.launcher`` and
+``tests.conformance.broken_op`` import the same way under ``pytest`` and ``python -m pytest``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tests.conformance.broken_op.server import BrokenOP, broken_op  # noqa: E402
+
+pytest_plugins = ["pytester"]
+
+
+def write_op_toml(path: Path, data: dict[str, Any]) -> Path:
+    """Write an op.toml and return its path."""
+    path.write_bytes(tomli_w.dumps(data).encode())
+    return path
+
+
+@pytest.fixture(scope="session")
+def broken() -> Iterator[BrokenOP]:
+    """The broken test provider, all faults off; tests switch one on and must switch it off."""
+    with broken_op() as double:
+        yield double
+
+
+@pytest.fixture
+def broken_config(broken: BrokenOP, tmp_path: Path) -> Path:
+    """op.toml for the double (clients by dynamic registration, form driver)."""
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    return write_op_toml(tmp_path / "op.toml", {
+        "issuer": broken.issuer,
+        "user": {"username": USERNAME, "password": PASSWORD},
+    })

@@ -1,0 +1,102 @@
+"""Proof that each security test can fail.
+
+The broken provider passes the security plan with no fault switched on; with one fault on,
+only the test aimed at that fault is run (``--plan <id>``) and it must turn FAILED (WARNING
+for a recommended rule).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from conformance_tests.cli import main
+from conformance_tests.registry import all_tests
+from tests.conformance.broken_op.app import FAULTS
+from tests.conformance.broken_op.server import BrokenOP
+
+# fault -> (test id, verdict the fault must produce)
+FAULT_TO_TEST: dict[str, tuple[str, str]] = {
+    "code_reusable": ("oidcc-codereuse", "failed"),
+    "code_reuse_keeps_tokens": ("rfc9700-code-reuse-revokes-tokens", "warning"),
+    "code_any_client": ("rfc9700-code-other-client", "failed"),
+    "code_never_expires": ("rfc9700-code-expired", "failed"),
+    "redirect_uri_prefix_match": ("rfc9700-redirect-uri-exact-match", "failed"),
+    "token_ignores_redirect_uri": ("rfc9700-redirect-uri-token-mismatch", "failed"),
+    "pkce_downgrade": ("rfc9700-pkce-downgrade", "failed"),
+    "pkce_verifier_optional": ("rfc9700-pkce-verifier-missing", "failed"),
+    "pkce_verifier_unchecked": ("rfc9700-pkce-verifier-mismatch", "failed"),
+    "public_client_without_pkce": ("rfc9700-pkce-required-public-client", "warning"),
+    "no_iss_on_error": ("rfc9207-iss-parameter", "failed"),
+    "iss_not_advertised": ("rfc9700-mix-up-defence-advertised", "warning"),
+    "refresh_not_rotated": ("rfc9700-refresh-rotation", "failed"),
+    "refresh_reuse_not_detected": ("rfc9700-refresh-reuse-detected", "failed"),
+    "assertion_replay_allowed": ("rfc7523-client-assertion-replay", "failed"),
+    "assertion_alg_none_accepted": ("rfc8725-client-assertion-alg-none", "failed"),
+    "assertion_hs256_public_key": ("rfc8725-client-assertion-hs256-public-key", "failed"),
+    "login_page_framable": ("rfc9700-clickjacking-login", "failed"),
+    "logout_open_redirect": ("rfc9700-logout-open-redirect", "failed"),
+}
+EXPIRY_WAIT_S = 1.0
+
+
+def _run(config: Path, plan: str, tmp_path: Path, lifetime: float | None = None) -> tuple[int, dict]:
+    if lifetime is not None:
+        data = tomllib.loads(config.read_text())
+        data["timing"] = {"code_lifetime_s": lifetime}
+        config.write_bytes(tomli_w.dumps(data).encode())
+    report = tmp_path / "report.json"
+    status = main(["run", "--config", str(config), "--plan", plan, "--report-json", str(report),
+                   "--no-colour"])
+    return status, json.loads(report.read_text())
+
+
+def test_every_fault_has_a_test_and_every_security_test_a_fault() -> None:
+    assert set(FAULT_TO_TEST) == set(FAULTS)
+    security_ids = {t.id for t in all_tests() if t.plan == "security"}
+    covered = {test_id for test_id, _ in FAULT_TO_TEST.values()}
+    assert security_ids <= covered, f"security tests without a fault: {security_ids - covered}"
+
+
+def test_double_without_faults_passes_security_plan(broken: BrokenOP, broken_config: Path,
+                                                    tmp_path: Path) -> None:
+    broken.set_fault(None)
+    status, report = _run(broken_config, "security,oidcc-codereuse", tmp_path)
+    verdicts = {r["id"]: (r["status"], r["message"]) for r in report["results"]}
+    assert status == 0, verdicts
+    expired = verdicts.pop("rfc9700-code-expired")
+    assert expired[0] == "skipped" and "code_lifetime_s" in expired[1]
+    assert all(s == "passed" for s, _ in verdicts.values()), verdicts
+
+
+def test_double_without_faults_expires_codes(broken: BrokenOP, broken_config: Path,
+                                             tmp_path: Path) -> None:
+    """The expiry test, configured with the double's code lifetime, passes when codes expire."""
+    broken.set_fault(None, code_lifetime_s=EXPIRY_WAIT_S)
+    try:
+        status, report = _run(broken_config, "rfc9700-code-expired", tmp_path, lifetime=EXPIRY_WAIT_S)
+    finally:
+        broken.set_fault(None)
+    assert status == 0
+    assert [r["status"] for r in report["results"]] == ["passed"]
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_TO_TEST))
+def test_fault_turns_its_test_red(fault: str, broken: BrokenOP, broken_config: Path,
+                                  tmp_path: Path) -> None:
+    test_id, verdict = FAULT_TO_TEST[fault]
+    expiry = test_id == "rfc9700-code-expired"
+    broken.set_fault(fault, code_lifetime_s=EXPIRY_WAIT_S if expiry else 60.0)
+    try:
+        status, report = _run(broken_config, test_id, tmp_path,
+                              lifetime=EXPIRY_WAIT_S if expiry else None)
+    finally:
+        broken.set_fault(None)
+    [result] = report["results"]
+    assert result["id"] == test_id
+    assert result["status"] == verdict, result
+    assert status == (1 if verdict == "failed" else 0)
