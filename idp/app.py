@@ -1,0 +1,169 @@
+"""The application factory: assembles configuration, storage, keys and blueprints. Nothing else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Response, g, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from idp.config import load_config
+from idp.keys import KeyRing, ensure_keys
+from idp.protocol.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
+from idp.storage import Store
+from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrade
+from idp.web import authorize, endpoints, pages, registration
+from idp.web.common import oauth_error_response
+
+# Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
+# (they authenticate clients, or carry no cookies).
+API_BLUEPRINTS = ("endpoints", "registration")
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = False) -> Flask:
+    """Build a Porta application.
+
+    ``config`` overrides settings documented in :mod:`idp.config`. With
+    ``auto_upgrade`` the database is migrated to the newest schema first
+    (``porta serve`` does this for SQLite); otherwise an outdated database is
+    an error that names the command to run.
+    """
+    settings = load_config(config)
+    app = Flask(__name__)
+    secure = settings["ISSUER"].startswith("https://")
+    app.config.update(
+        SECRET_KEY=settings["SECRET_KEY"],
+        TESTING=settings["TESTING"],
+        MAX_CONTENT_LENGTH=settings["MAX_REQUEST_BYTES"],
+        SESSION_COOKIE_NAME="porta_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings["SESSION_TTL"]),
+        WTF_CSRF_TIME_LIMIT=settings["INTERACTION_TTL"],
+        WTF_CSRF_SSL_STRICT=secure,
+        RATELIMIT_STORAGE_URI=settings["RATELIMIT_STORAGE_URI"],
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+
+    engine = make_engine(settings["DATABASE_URL"])
+    if auto_upgrade:
+        upgrade(engine)
+    elif not is_up_to_date(engine):
+        raise RuntimeError(
+            "the database schema is not up to date: run `porta db upgrade` "
+            f"(database {engine.url.render_as_string(hide_password=True)})"
+        )
+    sessions = make_sessionmaker(engine)
+    startup = Store(sessions())
+    try:
+        ensure_keys(startup, settings["SECRET_KEY"])  # first start: generate the signing keys
+        startup.commit()
+    finally:
+        startup.close()
+    keys = KeyRing(lambda: Store(sessions()), settings["SECRET_KEY"], settings["KEY_CACHE_SECONDS"])
+    app.extensions["porta"] = {
+        "config": settings,
+        "engine": engine,
+        "sessionmaker": sessions,
+        "keys": keys,
+    }
+
+    for blueprint in (endpoints.bp, registration.bp, authorize.bp, pages.bp):
+        app.register_blueprint(blueprint)
+
+    csrf = CSRFProtect(app)
+    for name in API_BLUEPRINTS:
+        csrf.exempt(app.blueprints[name])
+    # Authorization and logout requests come from relying parties (GET or POST, OIDC Core
+    # §3.1.2.1, RP-Initiated Logout §2): they carry no CSRF token; the forms they lead to do.
+    csrf.exempt(authorize.authorization_endpoint)
+    csrf.exempt(pages.end_session_endpoint)
+
+    limiter = Limiter(get_remote_address, app=app, default_limits=[])
+    app.extensions["porta"]["limiter"] = limiter
+    app.view_functions["authorize.login_submit"] = limiter.limit(
+        settings["LOGIN_RATE_LIMIT"], methods=["POST"]
+    )(app.view_functions["authorize.login_submit"])
+
+    _install_handlers(app)
+    return app
+
+
+def _is_api_request() -> bool:
+    endpoint = request.endpoint or ""
+    return endpoint.split(".")[0] in API_BLUEPRINTS or (
+        request.endpoint is None
+        and request.path.startswith(("/token", "/userinfo", "/register", "/revoke", "/introspect"))
+    )
+
+
+def _install_handlers(app: Flask) -> None:
+    @app.teardown_appcontext
+    def _close_store(_exc: BaseException | None) -> None:
+        store = g.pop("porta_store", None)
+        if store is not None:
+            store.rollback()
+            store.close()
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Clickjacking defence on every page (RFC 9700 §4.16, OIDC Core §3.1.2.6 notes).
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError) -> tuple[str, int]:
+        return render_template(
+            "error.html",
+            title="This form has expired",
+            message="The form was missing its security token or it had expired. Go back, reload the page and try again.",
+        ), 400
+
+    @app.errorhandler(429)
+    def _too_many(error: HTTPException) -> tuple[str, int]:
+        return render_template(
+            "error.html",
+            title="Too many attempts",
+            message="Too many sign-in attempts from your address. Wait a minute and try again.",
+        ), 429
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response | tuple[str, int]:
+        if error.code == 413:
+            return oauth_error_response(RequestTooLargeError())
+        if _is_api_request() or request.path.startswith("/.well-known"):
+            return oauth_error_response(
+                InvalidRequestError(error.description or error.name, status_code=error.code or 400)
+            )
+        return render_template(
+            "error.html", title=error.name, message=error.description
+        ), error.code or 500
+
+    @app.errorhandler(OAuthError)
+    def _oauth_error(error: OAuthError) -> Response:
+        return oauth_error_response(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response | tuple[str, int]:
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if _is_api_request():
+            return oauth_error_response(ServerError("the provider hit an internal error"))
+        return render_template(
+            "error.html",
+            title="Something went wrong",
+            message="The provider hit an internal error.",
+        ), 500

@@ -1,0 +1,112 @@
+"""Claims: which profile values a client receives (OIDC Core §5.1, §5.4, §5.5)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from idp.protocol.errors import InvalidRequestError
+from idp.protocol.util import epoch
+from idp.storage.models import User
+
+# OIDC Core §5.4: the claims each scope value requests.
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": (
+        "name",
+        "family_name",
+        "given_name",
+        "middle_name",
+        "nickname",
+        "preferred_username",
+        "profile",
+        "picture",
+        "website",
+        "gender",
+        "birthdate",
+        "zoneinfo",
+        "locale",
+        "updated_at",
+    ),
+    "email": ("email", "email_verified"),
+    "address": ("address",),
+    "phone": ("phone_number", "phone_number_verified"),
+}
+STANDARD_CLAIMS = tuple(c for claims in SCOPE_CLAIMS.values() for c in claims)
+# Claims about the authentication itself, never taken from the profile.
+PROTOCOL_CLAIMS = ("sub", "auth_time", "acr", "amr", "nonce", "sid")
+
+
+def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
+    """Parse the ``claims`` request parameter (OIDC Core §5.5)."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequestError("claims parameter is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequestError("claims parameter must be a JSON object")
+    for member in ("userinfo", "id_token"):
+        part = value.get(member)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise InvalidRequestError(f"claims.{member} must be a JSON object")
+        for name, spec in part.items():
+            if spec is not None and not isinstance(spec, dict):
+                raise InvalidRequestError(f"claims.{member}.{name} must be null or an object")
+    return value
+
+
+def profile_value(user: User, name: str) -> Any:
+    """The value of a standard or custom claim for ``user``, or None."""
+    if name == "email":
+        return user.profile.get("email", user.email)
+    if name == "email_verified":
+        return bool(user.profile.get("email_verified", False))
+    if name == "updated_at":
+        return epoch(user.updated_at)
+    return user.profile.get(name)
+
+
+def _matches(value: Any, spec: dict[str, Any] | None) -> bool:
+    if not spec:
+        return True
+    if "value" in spec:
+        return value == spec["value"]
+    if "values" in spec and isinstance(spec["values"], list):
+        return value in spec["values"]
+    return True
+
+
+def requested_claim_names(scopes: list[str], claims_part: dict[str, Any] | None) -> list[str]:
+    """Claim names asked for by scope values plus one member of the claims parameter."""
+    names: list[str] = []
+    for scope in scopes:
+        for claim in SCOPE_CLAIMS.get(scope, ()):
+            if claim not in names:
+                names.append(claim)
+    for claim in claims_part or {}:
+        if claim not in names and claim not in PROTOCOL_CLAIMS:
+            names.append(claim)
+    return names
+
+
+def release(
+    user: User,
+    scopes: list[str],
+    claims_part: dict[str, Any] | None,
+    *,
+    include_scope_claims: bool = True,
+) -> dict[str, Any]:
+    """The claim values to release: present in the profile, requested, and matching filters."""
+    names = requested_claim_names(scopes if include_scope_claims else [], claims_part)
+    released: dict[str, Any] = {}
+    for name in names:
+        value = profile_value(user, name)
+        if value is None or value == "":
+            continue
+        if not _matches(value, (claims_part or {}).get(name)):
+            continue
+        released[name] = value
+    return released

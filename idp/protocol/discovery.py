@@ -1,0 +1,46 @@
+"""Provider metadata: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.protocol.authorize import PROMPT_VALUES, RESPONSE_MODES, SUPPORTED_SCOPES
+from idp.protocol.claims import PROTOCOL_CLAIMS, STANDARD_CLAIMS
+from idp.protocol.clients import ASSERTION_ALGS, AUTH_METHODS
+from idp.protocol.context import PATHS
+
+
+def provider_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    """The discovery document; every URL is under the issuer."""
+    issuer = config["ISSUER"]
+    endpoints = {name: issuer + path for name, path in PATHS.items()}
+    if config["REGISTRATION"] == "closed":
+        endpoints.pop("registration_endpoint")
+    return {
+        "issuer": issuer,
+        **endpoints,
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(RESPONSE_MODES),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": [m for m in AUTH_METHODS if m != "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": sorted(set(STANDARD_CLAIMS) | set(PROTOCOL_CLAIMS) | {"iss", "aud"}),
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "prompt_values_supported": list(PROMPT_VALUES),
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
+        "ui_locales_supported": ["en"],
+        "access_token_signing_alg_values_supported": [config["ACCESS_TOKEN_SIGNING_ALG"]],
+    }

@@ -1,0 +1,140 @@
+"""Dynamic client registration: RFC 7591 §3 and client management, RFC 7592 §2.
+
+Open by default in ``porta demo``; ``PORTA_REGISTRATION=token`` demands an
+initial access token (RFC 7591 §3), ``closed`` removes the endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.protocol.clients import create_client, validate_metadata
+from idp.protocol.context import PATHS, Context
+from idp.protocol.errors import (
+    InvalidClientMetadataError,
+    InvalidTokenError,
+    NotFoundError,
+)
+from idp.protocol.subjects import distinct_redirect_hosts
+from idp.protocol.util import constant_time_equals, digest, epoch
+from idp.storage.models import Client
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def check_registration_allowed(ctx: Context, authorization: str | None) -> None:
+    """Enforce the registration policy of the configuration."""
+    policy = ctx.config["REGISTRATION"]
+    if policy == "closed":
+        raise NotFoundError("dynamic client registration is disabled on this provider")
+    if policy == "token":
+        token = _bearer(authorization)
+        expected = ctx.config["REGISTRATION_INITIAL_ACCESS_TOKEN"]
+        if token is None or not constant_time_equals(token, expected):
+            raise InvalidTokenError("a valid initial access token is required (RFC 7591 §3)")
+
+
+def _check_subject_type(ctx: Context, metadata: dict[str, Any]) -> None:
+    """OIDC Core §8.1: a pairwise client with several redirect hosts needs a sector identifier."""
+    if "sector_identifier_uri" in metadata:
+        raise InvalidClientMetadataError(
+            "sector_identifier_uri: not supported yet; register redirect_uris on one host, "
+            "or ask for subject_type public"
+        )
+    subject_type = metadata.get("subject_type", ctx.config["DEFAULT_SUBJECT_TYPE"])
+    if (
+        subject_type == "pairwise"
+        and len(distinct_redirect_hosts(metadata.get("redirect_uris", []))) > 1
+    ):
+        raise InvalidClientMetadataError(
+            "redirect_uris: pairwise subjects need all redirect_uris on one host "
+            "(OIDC Core §8.1), or subject_type public"
+        )
+
+
+def client_information(ctx: Context, client: Client, **extra: Any) -> dict[str, Any]:
+    """The client information response (RFC 7591 §3.2.1, RFC 7592 §3)."""
+    body: dict[str, Any] = {
+        "client_id": client.client_id,
+        "client_id_issued_at": epoch(client.issued_at),
+        **client.metadata_,
+    }
+    if client.client_secret_hash:
+        body["client_secret_expires_at"] = 0
+    if client.dynamic:
+        body["registration_client_uri"] = ctx.endpoint(
+            f"{PATHS['registration_endpoint']}/{client.client_id}"
+        )
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def prepare_metadata(ctx: Context, raw: Any) -> dict[str, Any]:
+    """Validate metadata for registration or update."""
+    metadata = validate_metadata(raw)
+    _check_subject_type(ctx, metadata)
+    return metadata
+
+
+def register(ctx: Context, raw: Any, authorization: str | None) -> dict[str, Any]:
+    """Register a client (RFC 7591 §3.1); returns the client information response."""
+    check_registration_allowed(ctx, authorization)
+    metadata = prepare_metadata(ctx, raw)
+    client, secret, registration_token = create_client(ctx, metadata, dynamic=True)
+    return client_information(
+        ctx, client, client_secret=secret, registration_access_token=registration_token
+    )
+
+
+def managed_client(ctx: Context, client_id: str, authorization: str | None) -> Client:
+    """The client a registration access token manages (RFC 7592 §2); 401 otherwise."""
+    token = _bearer(authorization)
+    client = ctx.store.get_client(client_id)
+    if (
+        token is None
+        or client is None
+        or not client.registration_token_hash
+        or not constant_time_equals(digest(token), client.registration_token_hash)
+    ):
+        raise InvalidTokenError("invalid registration access token")
+    return client
+
+
+def update(ctx: Context, client: Client, raw: Any) -> dict[str, Any]:
+    """Replace a client's metadata (RFC 7592 §2.2)."""
+    if not isinstance(raw, dict) or raw.get("client_id") != client.client_id:
+        raise InvalidClientMetadataError("client_id: must be present and equal the client's id")
+    if "client_secret" in raw and (
+        not client.client_secret_hash
+        or not constant_time_equals(digest(str(raw["client_secret"])), client.client_secret_hash)
+    ):
+        raise InvalidClientMetadataError("client_secret: does not match the current secret")
+    body = {
+        k: v
+        for k, v in raw.items()
+        if k
+        not in {
+            "client_id",
+            "client_secret",
+            "registration_access_token",
+            "registration_client_uri",
+            "client_id_issued_at",
+            "client_secret_expires_at",
+        }
+    }
+    metadata = prepare_metadata(ctx, body)
+    needs_secret = metadata["token_endpoint_auth_method"] in {
+        "client_secret_basic",
+        "client_secret_post",
+    }
+    if needs_secret and not client.client_secret_hash:
+        raise InvalidClientMetadataError(
+            "token_endpoint_auth_method: cannot switch a client without a secret to a secret method"
+        )
+    ctx.store.update_client(client, metadata, client.client_secret_hash if needs_secret else None)
+    return client_information(ctx, client)

@@ -1,0 +1,178 @@
+"""Token endpoint: RFC 6749 §3.2, §4.1.3, §4.4, §6; OIDC Core §3.1.3, §12; RFC 9700 §2.2, §4.14.
+
+Grants, each a short pipeline of named checks:
+
+* ``authorization_code`` — single use by an atomic conditional update; a
+  second redemption revokes everything the first one issued (RFC 6749
+  §4.1.2, RFC 9700 §4.2.4); bound to client, redirect_uri and PKCE.
+* ``refresh_token`` — rotated on every use; presenting a rotated token
+  revokes the whole family (RFC 9700 §4.14.2).
+* ``client_credentials`` — confidential clients only (RFC 6749 §4.4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.protocol import pkce
+from idp.protocol.clients import is_public
+from idp.protocol.context import Context
+from idp.protocol.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+)
+from idp.protocol.tokens import mint_access_token, mint_id_token, subject
+from idp.protocol.util import digest, now, random_token, split_scope
+from idp.storage.models import Client, Grant
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
+
+def _require(params: dict[str, str], name: str) -> str:
+    value = params.get(name)
+    if not value:
+        raise InvalidRequestError(f"{name} is missing")
+    return value
+
+
+def _check_grant_type_allowed(client: Client, grant_type: str) -> None:
+    if grant_type not in client.metadata_.get("grant_types", []):
+        raise UnauthorizedClientError(f"this client is not registered for the {grant_type} grant")
+
+
+def token_request(ctx: Context, client: Client, params: dict[str, str]) -> dict[str, Any]:
+    """Dispatch a token request for an authenticated client to its grant."""
+    grant_type = _require(params, "grant_type")
+    if grant_type not in GRANT_TYPES:
+        raise UnsupportedGrantTypeError(f"grant_type {grant_type!r} is not supported")
+    _check_grant_type_allowed(client, grant_type)
+    if grant_type == "authorization_code":
+        return authorization_code_grant(ctx, client, params)
+    if grant_type == "refresh_token":
+        return refresh_token_grant(ctx, client, params)
+    return client_credentials_grant(ctx, client, params)
+
+
+def _revoke_family(ctx: Context, grant_id: str, reason: str, client_id: str) -> None:
+    """Revoke a grant and commit now: the error we are about to return must not undo it."""
+    ctx.store.rollback()
+    ctx.store.revoke_grant(grant_id, reason)
+    ctx.store.audit(reason, grant_id=grant_id, client_id=client_id)
+    ctx.store.commit()
+
+
+def _issue(
+    ctx: Context,
+    client: Client,
+    grant: Grant,
+    scope: str,
+    *,
+    nonce: str | None,
+    with_id_token: bool,
+) -> dict[str, Any]:
+    user = ctx.store.get_user(grant.user_id) if grant.user_id else None
+    if user is None:
+        raise InvalidGrantError("the person behind this grant no longer exists")
+    access_token, ttl = mint_access_token(ctx, client, grant, subject(ctx, client, user.id), scope)
+    response: dict[str, Any] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": scope,
+    }
+    scopes = scope.split()
+    if with_id_token and "openid" in scopes:
+        response["id_token"] = mint_id_token(
+            ctx, client, user, grant, nonce=nonce, access_token=access_token
+        )
+    if "offline_access" in scopes and "refresh_token" in client.metadata_.get("grant_types", []):
+        refresh_token = random_token(32)
+        ctx.store.create_refresh_token(
+            token_hash=digest(refresh_token),
+            grant_id=grant.id,
+            scope=scope,
+            expires_at=grant.expires_at,
+        )
+        response["refresh_token"] = refresh_token
+    return response
+
+
+def authorization_code_grant(
+    ctx: Context, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    """RFC 6749 §4.1.3 and OIDC Core §3.1.3.2 token request validation."""
+    code = ctx.store.get_code(digest(_require(params, "code")))
+    if code is None:
+        raise InvalidGrantError("the authorization code is invalid")
+    if code.client_id != client.client_id:
+        raise InvalidGrantError("the authorization code was issued to another client")
+    if not ctx.store.redeem_code(code.code_hash):
+        _revoke_family(ctx, code.grant_id, "code_reuse", client.client_id)
+        raise InvalidGrantError(
+            "the authorization code was already used; the tokens issued from it are revoked"
+        )
+    if code.expires_at <= now():
+        raise InvalidGrantError("the authorization code has expired")
+    if params.get("redirect_uri") != code.redirect_uri:
+        raise InvalidGrantError("redirect_uri does not match the authorization request")
+    if is_public(client) and code.code_challenge is None:
+        raise InvalidGrantError("public clients must use PKCE")
+    pkce.verify(code.code_challenge, params.get("code_verifier"))
+    grant = ctx.store.get_grant(code.grant_id)
+    if grant is None or grant.revoked_at is not None:
+        raise InvalidGrantError("the authorization behind this code has been revoked")
+    return _issue(ctx, client, grant, grant.scope, nonce=code.nonce, with_id_token=True)
+
+
+def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) -> dict[str, Any]:
+    """RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2), OIDC Core §12."""
+    token = ctx.store.get_refresh_token(digest(_require(params, "refresh_token")))
+    if token is None:
+        raise InvalidGrantError("the refresh token is invalid")
+    grant = ctx.store.get_grant(token.grant_id)
+    if grant is None or grant.client_id != client.client_id:
+        raise InvalidGrantError("the refresh token was issued to another client")
+    if grant.revoked_at is not None:
+        raise InvalidGrantError("the refresh token has been revoked")
+    if token.used_at is not None or not ctx.store.use_refresh_token(token.token_hash):
+        _revoke_family(ctx, grant.id, "refresh_token_reuse", client.client_id)
+        raise InvalidGrantError(
+            "the refresh token was already used; every token of this grant is now revoked"
+        )
+    if token.expires_at <= now():
+        raise InvalidGrantError("the refresh token has expired")
+    granted = token.scope.split()
+    requested = split_scope(params.get("scope")) or granted
+    if not set(requested) <= set(granted):
+        raise InvalidScopeError("scope may only narrow what was originally granted (RFC 6749 §6)")
+    return _issue(ctx, client, grant, " ".join(requested), nonce=None, with_id_token=True)
+
+
+def client_credentials_grant(
+    ctx: Context, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    """RFC 6749 §4.4: the client acts on its own behalf; no person, no ID token."""
+    if is_public(client):
+        raise UnauthorizedClientError("public clients cannot use client_credentials")
+    allowed = split_scope(client.metadata_.get("scope"))
+    requested = split_scope(params.get("scope"))
+    person_scopes = {"openid", "offline_access", "profile", "email", "address", "phone"}
+    if any(s in person_scopes for s in requested):
+        raise InvalidScopeError(
+            "client_credentials tokens carry no person: openid and profile scopes are not allowed"
+        )
+    if any(s not in allowed for s in requested):
+        raise InvalidScopeError("scope exceeds what this client registered")
+    scope = " ".join(requested)
+    access_token, ttl = mint_access_token(ctx, client, None, client.client_id, scope)
+    response: dict[str, Any] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+    }
+    if scope:
+        response["scope"] = scope
+    return response

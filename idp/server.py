@@ -1,0 +1,70 @@
+"""Production serving: a WSGI server that keeps HTTP/1.1 connections alive.
+
+Relying parties call the token, UserInfo and JWKS endpoints over and over;
+a server that closes every connection (gunicorn's sync workers) makes each
+call pay a new TCP handshake. Two servers keep connections alive and are
+compared in ``bench/keepalive.py``: gunicorn with gthread workers and granian
+(Rust, WSGI interface). ``PORTA_SERVER`` picks one; the default is the one
+the benchmark favoured (see the README's Performance section).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DEFAULT_SERVER = "gunicorn"
+
+
+def run(*, host: str, port: int, workers: int, threads: int, dev: bool) -> None:
+    """Serve ``idp.wsgi:app`` until interrupted."""
+    if dev:
+        from idp.app import create_app
+
+        create_app().run(host=host, port=port, debug=True, use_reloader=True)
+        return
+    server = os.environ.get("PORTA_SERVER", DEFAULT_SERVER)
+    if server == "granian":
+        _run_granian(host, port, workers, threads)
+    elif server == "gunicorn":
+        _run_gunicorn(host, port, workers, threads)
+    else:
+        raise SystemExit(f"PORTA_SERVER must be gunicorn or granian, not {server!r}")
+
+
+def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            settings: dict[str, Any] = {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "worker_class": "gthread",
+                "threads": threads,
+                "keepalive": 75,
+                "accesslog": "-",
+                "graceful_timeout": 10,
+            }
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from idp.wsgi import app
+
+            return app
+
+    _App().run()
+
+
+def _run_granian(host: str, port: int, workers: int, threads: int) -> None:
+    from granian import Granian
+
+    Granian(
+        "idp.wsgi:app",
+        address=host,
+        port=port,
+        interface="wsgi",
+        workers=workers,
+        blocking_threads=threads,
+    ).serve()

@@ -1,0 +1,273 @@
+"""Authorization endpoint and the person's login and consent pages (OIDC Core §3.1.2)."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+
+from idp.accounts import authenticate
+from idp.protocol import authorize as authz
+from idp.protocol.claims import SCOPE_CLAIMS, profile_value, requested_claim_names
+from idp.protocol.errors import AccessDeniedError, BadRedirectError, OAuthError
+from idp.protocol.tokens import subject
+from idp.protocol.util import later, now
+from idp.web.common import (
+    body_params,
+    context,
+    current_login,
+    error_page,
+    query_params,
+    store,
+)
+
+bp = Blueprint("authorize", __name__)
+
+SCOPE_DESCRIPTIONS = {
+    "openid": "Confirm who you are (a site-specific identifier)",
+    "profile": "Your basic profile: name, picture, locale",
+    "email": "Your email address",
+    "address": "Your postal address",
+    "phone": "Your phone number",
+    "offline_access": "Stay connected when you are not using the site",
+}
+
+
+def send_authorization_response(
+    redirect_uri: str, response_mode: str, params: dict[str, str]
+) -> Response:
+    """Return to the client by query redirect or by form_post (OAuth 2.0 Form Post Response Mode)."""
+    if response_mode == "form_post":
+        nonce = secrets.token_urlsafe(16)
+        html = render_template(
+            "form_post.html", action=redirect_uri, params=params, script_nonce=nonce
+        )
+        response = Response(html, status=200, mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        )
+        return response
+    response = redirect(authz.redirect_url(redirect_uri, params), code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _send_error(error: authz.AuthorizationError) -> Response:
+    return send_authorization_response(
+        error.redirect_uri, error.response_mode, authz.error_params(context(), error)
+    )
+
+
+def _remember_interaction(interaction_id: str) -> None:
+    """Bind an interaction to this browser, so no other browser can complete it."""
+    pending = [i for i in session.get("interactions", []) if i != interaction_id][-9:]
+    session["interactions"] = [*pending, interaction_id]
+
+
+def _continue(
+    client, auth_request: authz.AuthorizationRequest, interaction_id: str | None
+) -> Response:
+    """Run the next step of an authorization: send to login, to consent, or issue the code."""
+    ctx = context()
+    login = current_login()
+    step = authz.next_step(ctx, client, auth_request, login, lambda u: subject(ctx, client, u.id))
+    if step == "issue":
+        assert login is not None
+        if interaction_id is not None and not ctx.store.complete_interaction(interaction_id):
+            return error_page(
+                "Request already handled", "This sign-in request was already completed.", 409
+            )
+        params = authz.issue_code(ctx, client, auth_request, login)
+        ctx.store.commit()
+        return send_authorization_response(
+            auth_request.redirect_uri, auth_request.response_mode, params
+        )
+    if interaction_id is None:
+        row = ctx.store.create_interaction(
+            client.client_id, auth_request.to_json(), later(ctx.config["INTERACTION_TTL"])
+        )
+        interaction_id = row.id
+        ctx.store.commit()
+    _remember_interaction(interaction_id)
+    target = "authorize.login" if step == "login" else "authorize.consent"
+    return redirect(url_for(target, interaction=interaction_id), code=303)
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorization_endpoint() -> Response | tuple[str, int]:
+    """Authorization endpoint: RFC 6749 §3.1, §4.1.1; OIDC Core §3.1.2.1 (GET and POST)."""
+    try:
+        if request.method == "POST":
+            params, duplicated = body_params()
+        else:
+            params, duplicated = query_params()
+    except OAuthError as error:
+        return error_page("Invalid request", error.description)
+    ctx = context()
+    try:
+        client, auth_request = authz.validate_authorization_request(ctx, params, duplicated)
+        return _continue(client, auth_request, None)
+    except BadRedirectError as bad:
+        return error_page("This sign-in request cannot be completed", bad.oauth_error.description)
+    except authz.AuthorizationError as error:
+        return _send_error(error)
+
+
+def _load_interaction(interaction_id: str | None):
+    """The pending interaction named in the request, if it belongs to this browser."""
+    if not interaction_id or interaction_id not in session.get("interactions", []):
+        return None, None, None
+    row = store().get_interaction(interaction_id)
+    if row is None:
+        return None, None, None
+    client = store().get_client(row.client_id)
+    if client is None:
+        return None, None, None
+    return row, client, authz.AuthorizationRequest.from_json(row.request)
+
+
+@bp.route("/login", methods=["GET"])
+def login() -> Response | tuple[str, int] | str:
+    """The login page (the person authenticates with email and password)."""
+    interaction_id = request.args.get("interaction")
+    row, client, auth_request = _load_interaction(interaction_id)
+    if interaction_id and row is None:
+        return error_page(
+            "Sign-in expired",
+            "This sign-in request has expired. Go back to the site and try again.",
+        )
+    return render_template(
+        "login.html",
+        interaction=interaction_id,
+        client=client,
+        email=(auth_request.login_hint if auth_request else "") or "",
+        error=None,
+    )
+
+
+def login_submit() -> Response | tuple[str, int]:
+    """Check the password, start a session, continue the pending authorization (rate limited)."""
+    form = request.form
+    interaction_id = form.get("interaction") or None
+    email = (form.get("email") or "").strip()
+    password = form.get("password") or ""
+    row, client, auth_request = _load_interaction(interaction_id)
+    if interaction_id and row is None:
+        return error_page(
+            "Sign-in expired",
+            "This sign-in request has expired. Go back to the site and try again.",
+        )
+    user = authenticate(store(), email, password) if email and password else None
+    if user is None:
+        store().audit("login_failed", email=email[:320], remote=request.remote_addr)
+        store().commit()
+        return render_template(
+            "login.html",
+            interaction=interaction_id,
+            client=client,
+            email=email,
+            error="The email or password is not right.",
+        ), 401
+    ctx = context()
+    sid = ctx.store.create_login_session(user.id, now(), later(ctx.config["SESSION_TTL"]))
+    if row is not None and auth_request is not None:
+        auth_request.fresh_login = True
+        row.request = auth_request.to_json()
+    ctx.store.commit()
+    # A new session after login (no fixation); pending interactions move along.
+    pending = session.get("interactions", [])
+    session.clear()
+    session.permanent = True
+    session["sid"] = sid
+    session["interactions"] = pending
+    if auth_request is None:
+        return redirect(url_for("pages.home"), code=303)
+    try:
+        return _continue(client, auth_request, interaction_id)
+    except authz.AuthorizationError as error:
+        return _send_error(error)
+
+
+def _consent_rows(auth_request: authz.AuthorizationRequest, user) -> list[dict]:
+    rows = []
+    for scope in auth_request.scopes:
+        values = [
+            (claim, profile_value(user, claim))
+            for claim in SCOPE_CLAIMS.get(scope, ())
+            if profile_value(user, claim) not in (None, "")
+        ]
+        rows.append(
+            {"scope": scope, "label": SCOPE_DESCRIPTIONS.get(scope, scope), "values": values}
+        )
+    extra = []
+    for member in ("userinfo", "id_token"):
+        for name in requested_claim_names([], (auth_request.claims or {}).get(member)):
+            if name not in extra:
+                extra.append(name)
+    for name in extra:
+        rows.append(
+            {
+                "scope": f"claim:{name}",
+                "label": f"The claim {name}",
+                "values": [(name, profile_value(user, name))],
+            }
+        )
+    return rows
+
+
+@bp.route("/consent", methods=["GET"])
+def consent() -> Response | tuple[str, int] | str:
+    """The consent page: what the client asks for, with the values it would receive."""
+    row, client, auth_request = _load_interaction(request.args.get("interaction"))
+    if row is None:
+        return error_page("Request expired", "This sign-in request has expired or is not yours.")
+    login = current_login()
+    if login is None:
+        return redirect(url_for("authorize.login", interaction=row.id), code=303)
+    return render_template(
+        "consent.html",
+        interaction=row.id,
+        client=client,
+        user=login.user,
+        rows=_consent_rows(auth_request, login.user),
+    )
+
+
+@bp.route("/consent", methods=["POST"])
+def consent_submit() -> Response | tuple[str, int]:
+    """Record the person's decision and return to the client (OIDC Core §3.1.2.4)."""
+    row, client, auth_request = _load_interaction(request.form.get("interaction"))
+    if row is None:
+        return error_page("Request expired", "This sign-in request has expired or is not yours.")
+    login = current_login()
+    if login is None:
+        return redirect(url_for("authorize.login", interaction=row.id), code=303)
+    ctx = context()
+    decision = request.form.get("decision")
+    if decision not in ("approve", "deny"):
+        return error_page("Choose approve or deny", "The consent form was sent without a decision.")
+    if not ctx.store.complete_interaction(row.id):
+        return error_page(
+            "Request already handled", "This sign-in request was already completed.", 409
+        )
+    if decision == "deny":
+        ctx.store.commit()
+        return _send_error(
+            authz.AuthorizationError(
+                AccessDeniedError("the person declined the request"),
+                auth_request.redirect_uri,
+                auth_request.state,
+                auth_request.response_mode,
+            )
+        )
+    ctx.store.save_consent(login.user.id, client.client_id, auth_request.consent_items())
+    params = authz.issue_code(ctx, client, auth_request, login)
+    ctx.store.commit()
+    return send_authorization_response(
+        auth_request.redirect_uri, auth_request.response_mode, params
+    )
+
+
+bp.add_url_rule("/login", endpoint="login_submit", view_func=login_submit, methods=["POST"])
