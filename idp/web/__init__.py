@@ -1,0 +1,1 @@
+"""Thin Flask blueprints: HTTP in, protocol call, HTTP out."""
