@@ -12,6 +12,7 @@ algorithm-confusion attack, RFC 8725 §2.1 and §3.1).
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -41,8 +42,6 @@ class KeyNotFoundError(Exception):
 
 def b64url_json(segment: str) -> Any:
     """Decode one base64url JWS segment holding JSON (RFC 7515 §2)."""
-    import base64
-
     padded = segment + "=" * (-len(segment) % 4)
     return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 

@@ -39,17 +39,16 @@ def fake_op(fake_op_server: FakeProvider) -> FakeProvider:
     return fake_op_server
 
 
-PORTA_USER = {"email": "alice@example.com", "name": "Alice Example", "password": "correct horse 1234"}
-
 
 @pytest.fixture(scope="session")
 def porta(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A live Porta on 127.0.0.1 with one person (:data:`PORTA_USER`); skipped until idp.cli exists."""
+    """A live Porta on 127.0.0.1 with one person (``porta_live.PORTA_USER``); skipped until idp.cli exists."""
     import porta_live
 
     reason = porta_live.available()
     if reason:
         pytest.skip(f"live Porta not available: {reason}")
     with porta_live.porta_server(tmp_path_factory.mktemp("porta")) as server:
-        server.create_user(PORTA_USER["email"], PORTA_USER["name"], PORTA_USER["password"])
+        user = porta_live.PORTA_USER
+        server.create_user(user["email"], user["name"], user["password"])
         yield server

@@ -38,6 +38,9 @@ from sdk_browser import Arrival, drive
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0
 
+#: The person the ``porta`` fixture creates.
+PORTA_USER = {"email": "alice@example.com", "name": "Alice Example", "password": "correct horse 1234"}
+
 
 def available() -> str | None:
     """``None`` when Porta can be run here, else the reason it cannot."""

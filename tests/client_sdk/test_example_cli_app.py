@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from cli_app_runner import run_cli_app
-from conftest import PORTA_USER
+from porta_live import PORTA_USER
 
 node_launcher = pytest.importorskip("tests.interop.node_op.launcher")
 

@@ -13,8 +13,7 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from conftest import PORTA_USER, ROOT
-from porta_live import free_port
+from porta_live import PORTA_USER, ROOT, free_port
 
 
 @pytest.fixture(scope="module")

@@ -213,3 +213,31 @@ def test_encrypted_or_garbage_tokens_are_rejected_with_a_reason(fake_op: FakePro
         login(client, fake_op, lambda nonce, at: "not-a-jwt")
     with pytest.raises(IDTokenError, match="no id_token"):
         login(client, fake_op, lambda nonce, at: None)
+
+
+def test_concurrent_unknown_kids_cause_a_single_refetch(fake_op: FakeProvider) -> None:
+    """The client is shared between threads; a burst of bad tokens makes one JWKS request."""
+    import threading
+
+    clock = FakeClock()
+    client = make_client(fake_op, jwks_min_refetch_interval=60, clock=clock)
+    client.jwks.keys()
+    assert fake_op.jwks_fetches == 1
+    clock.now += 120
+    stranger = SigningKey("EC", "burst")
+    token = stranger.sign(fake_op.claims(None, nonce=None))
+    failures: list[Exception] = []
+
+    def validate() -> None:
+        try:
+            client.validate_id_token(token)
+        except IDTokenError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=validate) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(failures) == 8
+    assert fake_op.jwks_fetches == 2

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import requests
-from conftest import PORTA_USER
 from cryptography.hazmat.primitives.asymmetric import ec
+from porta_live import PORTA_USER
 
 from client_sdk import Client, OAuthError
 
