@@ -28,6 +28,9 @@ from idp.protocol.context import Context
 from idp.storage import Store
 from idp.web.common import fetch_json
 
+# The conformance suite's own tests run it in-process through pytester.
+pytest_plugins = ["pytester"]
+
 ISSUER = "http://localhost"
 PASSWORD = "correct horse battery staple"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("PORTA_TEST_DATABASE_URL") else [])

@@ -20,7 +20,7 @@ if ROOT not in sys.path:
 
 from tests.conformance.broken_op.server import BrokenOP, broken_op  # noqa: E402
 
-pytest_plugins = ["pytester"]
+# pytester is enabled in the top-level tests/conftest.py (pytest allows pytest_plugins only there).
 
 
 def write_op_toml(path: Path, data: dict[str, Any]) -> Path:

@@ -1,0 +1,145 @@
+"""The `porta` CLI contract other tools rely on (issue: core provider, item 6)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect
+
+from idp.cli import main
+from idp.protocol.util import digest
+from idp.storage import Store
+from idp.storage.db import current_revision, make_sessionmaker
+
+
+@pytest.fixture
+def porta(tmp_path, database_url, monkeypatch):
+    """Run `porta …` in-process against a private database; returns (runner, invoke)."""
+    monkeypatch.setenv("PORTA_DATABASE_URL", database_url)
+    monkeypatch.setenv("PORTA_ISSUER", "https://id.example")
+    monkeypatch.setenv("PORTA_SECRET_KEY", "cli-test-secret-" + "z" * 16)
+    runner = CliRunner()
+
+    def invoke(*args: str, stdin: str | None = None, ok: bool = True):
+        result = runner.invoke(main, list(args), input=stdin, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
+def _store(database_url: str) -> Store:
+    return Store(make_sessionmaker(create_engine(database_url))())
+
+
+def test_db_upgrade_creates_schema(porta, database_url):
+    result = porta("db", "upgrade")
+    assert "0001" in result.output
+    engine = create_engine(database_url)
+    assert current_revision(engine) == "0001"
+    assert {"users", "clients", "signing_keys", "grants"} <= set(inspect(engine).get_table_names())
+
+
+def test_users_create_reads_password_from_stdin(porta, database_url):
+    porta("db", "upgrade")
+    porta("users", "create", "Bob@Example.org", "--name", "Bob Builder", "--password-stdin", stdin="s3cret-password\n")
+    store = _store(database_url)
+    user = store.get_user_by_email("bob@example.org")
+    assert user is not None and user.profile["name"] == "Bob Builder"
+    assert user.password_hash.startswith("$argon2id$")
+    assert "s3cret-password" not in user.password_hash
+    store.close()
+    listed = porta("users", "list").output
+    assert "bob@example.org" in listed
+
+
+def test_users_create_refuses_duplicates_and_short_passwords(porta):
+    porta("db", "upgrade")
+    porta("users", "create", "c@example.org", "--password-stdin", stdin="long-enough-pw\n")
+    again = porta("users", "create", "c@example.org", "--password-stdin", stdin="long-enough-pw\n", ok=False)
+    assert again.exit_code != 0 and "already exists" in again.output
+    short = porta("users", "create", "d@example.org", "--password-stdin", stdin="short\n", ok=False)
+    assert short.exit_code != 0 and "at least" in short.output
+
+
+def test_clients_create_json_prints_id_and_secret(porta, database_url):
+    porta("db", "upgrade")
+    out = json.loads(porta("clients", "create", "--name", "Shop", "--redirect-uri", "https://shop.example/cb", "--json").output)
+    assert set(out) == {"client_id", "client_secret"}
+    store = _store(database_url)
+    client = store.get_client(out["client_id"])
+    assert client.client_secret_hash == digest(out["client_secret"])  # stored hashed only
+    assert client.metadata_["grant_types"] == ["authorization_code", "refresh_token"]
+    assert client.metadata_["redirect_uris"] == ["https://shop.example/cb"]
+    store.close()
+
+
+def test_clients_create_public_has_no_secret(porta, database_url):
+    porta("db", "upgrade")
+    out = json.loads(
+        porta("clients", "create", "--name", "App", "--redirect-uri", "http://127.0.0.1/cb", "--public", "--native", "--json").output
+    )
+    assert set(out) == {"client_id"}
+    store = _store(database_url)
+    meta = store.get_client(out["client_id"]).metadata_
+    assert meta["token_endpoint_auth_method"] == "none" and meta["application_type"] == "native"
+    store.close()
+
+
+def test_clients_create_with_grant_types_and_list(porta):
+    porta("db", "upgrade")
+    out = json.loads(
+        porta("clients", "create", "--name", "Batch", "--grant-type", "client_credentials", "--scope", "reports", "--json").output
+    )
+    assert "client_secret" in out
+    assert out["client_id"] in porta("clients", "list").output
+
+
+def test_clients_create_rejects_bad_redirect_uri_with_a_clear_error(porta):
+    porta("db", "upgrade")
+    result = porta("clients", "create", "--name", "Bad", "--redirect-uri", "http://evil.example/cb", ok=False)
+    assert result.exit_code != 0
+    assert "invalid_redirect_uri" in result.output and "https" in result.output
+
+
+def test_keys_list_rotate_retire(porta):
+    porta("db", "upgrade")
+    before = porta("keys", "list").output.splitlines()
+    assert len(before) == 2 and all(" active " in line for line in before)
+    rotated = porta("keys", "rotate").output
+    assert rotated.count("new active") == 2
+    after = porta("keys", "list").output.splitlines()
+    states = sorted(line.split()[2] for line in after)
+    assert states == ["active", "active", "verifying", "verifying"]
+    old_kid = before[0].split()[0]
+    porta("keys", "retire", old_kid)
+    assert f"{old_kid}" in porta("keys", "list").output and "retired" in porta("keys", "list").output
+    active_kid = next(line.split()[0] for line in after if " active " in line)
+    refused = porta("keys", "retire", active_kid, ok=False)
+    assert refused.exit_code != 0 and "rotate before retiring" in refused.output
+
+
+def test_demo_no_serve_prints_credentials_and_is_idempotent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PORTA_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PORTA_ISSUER", raising=False)
+    monkeypatch.delenv("PORTA_SECRET_KEY", raising=False)
+    runner = CliRunner()
+    first = runner.invoke(main, ["demo", "--no-serve", "--port", "8123"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "demo@example.org / demo-password" in first.output
+    assert "client_id=demo-shop" in first.output and "http://127.0.0.1:8123" in first.output
+    assert (tmp_path / "porta-demo.sqlite").exists()
+    assert (tmp_path / "porta-demo.sqlite.secret").stat().st_mode & 0o077 == 0  # 0600
+    second = runner.invoke(main, ["demo", "--no-serve", "--port", "8123"], catch_exceptions=False)
+    assert second.exit_code == 0, second.output
+
+
+def test_config_lists_every_setting():
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 0
+    for name in ("PORTA_DATABASE_URL", "PORTA_ISSUER", "PORTA_SECRET_KEY", "PORTA_REGISTRATION"):
+        assert name in result.output
