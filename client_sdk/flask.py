@@ -247,7 +247,12 @@ class PortaLogin:
         except PortaClientError as exc:
             return self._error_page("The login service cannot be reached right now.", exc, 502)
         pending = dict(session.get(_PENDING_KEY) or {})
-        pending[auth.state] = {**auth.to_dict(), "next": _safe_next(request.args.get("next"))}
+        # The URL is not needed at the callback; leaving it out keeps the session cookie small.
+        pending[auth.state] = {
+            **auth.to_dict(),
+            "url": "",
+            "next": _safe_next(request.args.get("next")),
+        }
         # Several tabs may log in at once; keep only the newest few requests.
         newest = sorted(pending.items(), key=lambda item: item[1]["created_at"])[-_MAX_PENDING:]
         session[_PENDING_KEY] = dict(newest)
