@@ -3,4 +3,12 @@
 One module per plan: basic, config, dynamic, formpost, logout, security, consent.
 """
 
-from conformance_tests.modules import basic, config_plan, dynamic, formpost, logout, security  # noqa: F401
+from conformance_tests.modules import (  # noqa: F401
+    basic,
+    config_plan,
+    consent,
+    dynamic,
+    formpost,
+    logout,
+    security,
+)

@@ -1,0 +1,76 @@
+"""The conformance suite against Porta itself: every plan, through the CLI and the plugin."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance_tests.cli import main
+from tests.conformance.conftest import write_op_toml
+from tests.conformance.porta_launcher import PortaOP, porta_available, porta_op, share_database_with
+
+HERE = Path(__file__).resolve().parent
+EXPECTED_FAILURES = HERE / "porta_expected_failures.txt"
+CODE_TTL_S = 2
+
+pytestmark = pytest.mark.skipif(not porta_available(), reason="porta is not installed in this environment")
+
+
+@pytest.fixture(scope="module")
+def porta(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortaOP]:
+    with porta_op(tmp_path_factory.mktemp("porta")) as op:
+        yield op
+
+
+def test_porta_passes_every_plan(porta: PortaOP, tmp_path: Path) -> None:
+    config = write_op_toml(tmp_path / "op.toml", porta.op_toml)
+    reports = {kind: tmp_path / f"report.{kind}" for kind in ("json", "xml", "html")}
+    status = main(["run", "--config", str(config), "--no-colour",
+                   "--expected-failures", str(EXPECTED_FAILURES),
+                   "--report-json", str(reports["json"]), "--report-junit", str(reports["xml"]),
+                   "--report-html", str(reports["html"])])
+    report = json.loads(reports["json"].read_text())
+    failed = {r["id"]: r["message"] for r in report["results"]
+              if r["status"] == "failed" and not r["expected_failure"]}
+    assert status == 0 and not failed, failed
+    plans = {r["plan"] for r in report["results"]}
+    assert plans == {"basic", "config", "dynamic", "formpost", "logout", "security", "consent"}
+    assert report["summary"]["passed"] >= 60
+    skipped = {r["id"]: r["message"] for r in report["results"] if r["status"] == "skipped"}
+    # Only tests for features Porta does not advertise, or that need a longer wait, skip.
+    for test_id, reason in skipped.items():
+        assert test_id == "rfc9700-code-expired" or test_id.startswith("consent-"), (test_id, reason)
+    junit = ET.parse(reports["xml"]).getroot()
+    assert int(junit.get("tests", "0")) == len(report["results"])
+    assert porta.issuer in reports["html"].read_text()
+
+
+def test_porta_expires_codes(porta: PortaOP, tmp_path: Path) -> None:
+    """rfc9700-code-expired against a second server on the same database with a 2 s code TTL."""
+    with share_database_with(porta, tmp_path, {"PORTA_AUTH_CODE_TTL": str(CODE_TTL_S)}) as short:
+        config = write_op_toml(tmp_path / "op.toml", {**short.op_toml,
+                                                      "timing": {"code_lifetime_s": CODE_TTL_S}})
+        report_path = tmp_path / "report.json"
+        status = main(["run", "--config", str(config), "--plan", "rfc9700-code-expired",
+                       "--report-json", str(report_path), "--no-colour"])
+    [result] = json.loads(report_path.read_text())["results"]
+    assert (status, result["status"]) == (0, "passed"), result
+
+
+def test_plugin_runs_plans_as_pytest_items(porta: PortaOP, pytester: pytest.Pytester) -> None:
+    config = write_op_toml(pytester.path / "op.toml", porta.op_toml)
+    args = ["--porta-config", str(config), "--porta-plan", "config,formpost", "-q", "-p", "no:cacheprovider"]
+    if not _plugin_installed():
+        args = ["-p", "conformance_tests.plugin", *args]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=11)
+
+
+def _plugin_installed() -> bool:
+    from importlib.metadata import entry_points
+
+    return any(e.value == "conformance_tests.plugin" for e in entry_points(group="pytest11"))
