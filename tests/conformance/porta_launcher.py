@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,10 +139,15 @@ def porta_op(workdir: Path, *, settings: dict[str, str] | None = None) -> Iterat
     database_url = f"sqlite:///{workdir / 'porta.sqlite'}"
     env = _environment(workdir, port, database_url, settings or {})
     _cli(env, "db", "upgrade")
-    _cli(env, "users", "create", USERNAME, "--name", "Alice Example", "--password-stdin", stdin=PASSWORD + "\n")
-    rp = _client(env, "--name", "conformance RP", "--redirect-uri", REDIRECT_URI,
-                 "--post-logout-redirect-uri", POST_LOGOUT_URI)
-    native = _client(env, "--name", "conformance native app", "--public", "--redirect-uri", NATIVE_REDIRECT_URI)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent CLI runs; argon2 is the slow one
+        user = pool.submit(_cli, env, "users", "create", USERNAME, "--name", "Alice Example",
+                           "--password-stdin", stdin=PASSWORD + "\n")
+        rp_future = pool.submit(_client, env, "--name", "conformance RP", "--redirect-uri", REDIRECT_URI,
+                                "--post-logout-redirect-uri", POST_LOGOUT_URI)
+        native_future = pool.submit(_client, env, "--name", "conformance native app", "--public",
+                                    "--redirect-uri", NATIVE_REDIRECT_URI)
+        user.result()
+        rp, native = rp_future.result(), native_future.result()
     issuer = env["PORTA_ISSUER"]
     op = PortaOP(issuer=issuer, env=env, log_path=workdir / "serve.log")
     op.op_toml = {

@@ -109,8 +109,11 @@ def node_op(
     port: int | None = None,
     clients: Sequence[Mapping[str, Any]] = (),
     users: Sequence[Mapping[str, Any]] | None = None,
+    code_ttl: int | None = None,
 ) -> Iterator[str]:
     """Run node-oidc-provider on ``127.0.0.1:port`` (a free port if None) and yield its issuer.
+
+    ``code_ttl`` shortens the authorization code lifetime (seconds; default 60).
 
     The process is terminated (then killed if it lingers) when the block exits.
     """
@@ -122,6 +125,7 @@ def node_op(
         "issuer": issuer,
         "clients": [_normalise_client(c) for c in clients],
         "users": [dict(u) for u in (users if users is not None else [DEFAULT_USER])],
+        "code_ttl": code_ttl,
     }
     with tempfile.TemporaryDirectory(prefix="node-op-") as workdir:
         config_path = Path(workdir) / "config.json"

@@ -44,6 +44,7 @@ const configuration = {
     introspection: { enabled: true },
     rpInitiatedLogout: { enabled: true },
   },
+  ...(settings.code_ttl ? { ttl: { AuthorizationCode: settings.code_ttl } } : {}),
   enabledJWA: {
     idTokenSigningAlgValues: ['RS256', 'ES256'],
   },

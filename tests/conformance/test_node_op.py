@@ -1,0 +1,70 @@
+"""The conformance suite against an independent provider: node-oidc-provider from npm.
+
+It must report passes for what that provider supports and no false failures; features it
+does not offer (the consent_spec profile, the waiting expired-code test) are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance_tests.cli import main
+from tests.conformance.conftest import write_op_toml
+from tests.interop.node_op.launcher import DEFAULT_USER, node_op
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+RP = {"client_id": "conformance-rp", "client_secret": "conformance-rp-secret-0123456789",
+      "redirect_uris": ["http://127.0.0.1:9/porta-conformance/rp"],
+      "post_logout_redirect_uris": ["http://127.0.0.1:9/porta-conformance/rp-bye"]}
+NATIVE = {"client_id": "conformance-native", "token_endpoint_auth_method": "none",
+          "redirect_uris": ["http://127.0.0.1:9/porta-conformance/native"]}
+
+
+def node_op_toml(issuer: str) -> dict:
+    """op.toml for the node-oidc-provider deployment of tests/interop/node_op."""
+    return {
+        "issuer": issuer,
+        "client": {"client_id": RP["client_id"], "client_secret": RP["client_secret"],
+                   "redirect_uri": RP["redirect_uris"][0],
+                   "post_logout_redirect_uri": RP["post_logout_redirect_uris"][0]},
+        "public_client": {"client_id": NATIVE["client_id"], "redirect_uri": NATIVE["redirect_uris"][0]},
+        "user": {"username": DEFAULT_USER["username"], "password": DEFAULT_USER["password"]},
+    }
+
+
+@pytest.fixture(scope="module")
+def node_issuer() -> Iterator[str]:
+    with node_op(clients=[RP, NATIVE]) as issuer:
+        yield issuer
+
+
+def test_node_oidc_provider_passes_what_it_supports(node_issuer: str, tmp_path: Path) -> None:
+    config = write_op_toml(tmp_path / "op.toml", node_op_toml(node_issuer))
+    report_path = tmp_path / "report.json"
+    status = main(["run", "--config", str(config), "--report-json", str(report_path), "--no-colour"])
+    report = json.loads(report_path.read_text())
+    verdicts = {r["id"]: (r["status"], r["message"]) for r in report["results"]}
+    not_passed = {k: v for k, v in verdicts.items() if v[0] != "passed"}
+    assert status == 0, not_passed
+    for test_id, (verdict, reason) in not_passed.items():
+        assert verdict == "skipped", (test_id, verdict, reason)
+        assert test_id == "rfc9700-code-expired" or test_id.startswith("consent-"), (test_id, reason)
+    assert "consent_receipts_supported" in verdicts["consent-receipt-in-token-response"][1]
+    assert report["summary"]["passed"] >= 60
+
+
+def test_node_oidc_provider_expires_codes(tmp_path: Path) -> None:
+    """rfc9700-code-expired against a second instance whose codes live 2 s."""
+    with node_op(clients=[RP, NATIVE], code_ttl=2) as issuer:
+        config = write_op_toml(tmp_path / "op.toml", {**node_op_toml(issuer), "timing": {"code_lifetime_s": 2}})
+        report_path = tmp_path / "report.json"
+        status = main(["run", "--config", str(config), "--plan", "rfc9700-code-expired",
+                       "--report-json", str(report_path), "--no-colour"])
+    [result] = json.loads(report_path.read_text())["results"]
+    assert (status, result["status"]) == (0, "passed"), result
