@@ -1,0 +1,121 @@
+"""The distribution ships consent_spec whole: build the wheel, install it, use the CLI.
+
+Builds the wheel of the whole distribution from a copy of the source tree (so the
+build leaves nothing in the checkout), installs it with ``--no-deps`` into a fresh
+virtual environment that sees this interpreter's site-packages for the
+dependencies, and runs ``porta-consent`` from there on the packaged vectors.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "consent_spec"
+_SKIP = shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__", "build", "dist", "*.egg-info", ".pytest_cache", ".ruff_cache")
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "PYTHONHOME"}}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def _can_build_in_place() -> bool:
+    """True when this environment has the build backend pyproject.toml asks for.
+
+    Then the wheel is built without network access; otherwise pip builds it in an
+    isolated environment with the backend fetched from the package index.
+    """
+    try:
+        import setuptools
+    except ImportError:
+        return False
+    major = int(setuptools.__version__.split(".")[0])
+    if major < 68:
+        return False
+    if major >= 71:  # bdist_wheel is part of setuptools from 70.1
+        return True
+    try:
+        import wheel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "src"
+    shutil.copytree(ROOT, source, ignore=_SKIP)
+    isolation = ["--no-build-isolation"] if _can_build_in_place() else []
+    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(work / "dist"), str(source)], work)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (work / "dist").glob("porta-*.whl")
+
+    venv = work / "venv"
+    made = _run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], work)
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work).stdout.strip())
+    # Dependencies come from this interpreter's site-packages, listed after the new
+    # environment's own, so the installed wheel is what gets imported.
+    parents = {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}
+    (purelib / "zz_parent_site.pth").write_text("\n".join(sorted(parents)) + "\n", "utf-8")
+    install = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)], work)
+    assert install.returncode == 0, install.stderr
+    location = _run([str(python), "-c", "import consent_spec; print(consent_spec.__file__)"], work)
+    assert location.returncode == 0, location.stderr
+    package = Path(location.stdout.strip()).parent
+    return {"wheel": wheel, "venv": venv, "package": package, "cwd": work}
+
+
+def test_wheel_contains_spec_schemas_and_every_vector(installed: dict[str, Path]) -> None:
+    with zipfile.ZipFile(installed["wheel"]) as wheel:
+        shipped = {name.removeprefix("consent_spec/") for name in wheel.namelist() if name.startswith("consent_spec/")}
+    expected = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".json", ".jwt", ".md"}
+    }
+    assert "SPEC.md" in expected and "schemas/consent-record.schema.json" in expected
+    assert expected <= shipped, sorted(expected - shipped)
+
+
+def test_installed_package_is_the_wheel_not_the_checkout(installed: dict[str, Path]) -> None:
+    assert installed["venv"] in installed["package"].parents
+
+
+def test_installed_cli_validates_packaged_vectors(installed: dict[str, Path]) -> None:
+    cli = installed["venv"] / "bin" / "porta-consent"
+    vectors = installed["package"] / "vectors"
+    valid = sorted(str(path) for path in (vectors / "valid").glob("*/*.json") if '"$schema"' in path.read_text("utf-8"))
+    assert len(valid) >= 10
+    ok = _run([str(cli), "validate", *valid], installed["cwd"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = _run([str(cli), "validate", str(vectors / "invalid" / "withdrawal" / "narrow-without-removes.json")], installed["cwd"])
+    assert bad.returncode == 1
+    assert "$: required member 'removes' is missing" in bad.stdout
+
+
+def test_installed_cli_verifies_the_packaged_receipt(installed: dict[str, Path]) -> None:
+    cli = installed["venv"] / "bin" / "porta-consent"
+    receipts = installed["package"] / "vectors" / "receipt"
+    ok = _run([str(cli), "verify-receipt", str(receipts / "given.jwt"), "--jwks", str(receipts / "jwks.json")], installed["cwd"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = _run([str(cli), "verify-receipt", str(receipts / "alg-none.jwt"), "--jwks", str(receipts / "jwks.json")], installed["cwd"])
+    assert bad.returncode == 1
+
+
+def test_installed_package_reads_spec_md(installed: dict[str, Path]) -> None:
+    code = "from importlib import resources; print(resources.files('consent_spec').joinpath('SPEC.md').read_text()[:40])"
+    result = _run([str(installed["venv"] / "bin" / "python"), "-c", code], installed["cwd"])
+    assert result.stdout.startswith("# Porta Consent Specification 1.0"), result.stderr
