@@ -76,7 +76,10 @@ def is_valid(document: Any, kind: str | None = None) -> bool:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=repr)
+    except (TypeError, ValueError):  # keys that are not strings, circular data
+        text = repr(value)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
 
 
@@ -102,8 +105,6 @@ def _to_issue(error: ValidationError) -> ValidationIssue:
     elif keyword in {"anyOf", "oneOf"}:
         hint = schema.get("description")
         message = f"{_short(error.instance)} is not a valid value" + (f": {hint}" if hint else "")
-    elif keyword == "propertyNames":
-        message = f"member name {_short(error.instance)} is not allowed here"
     elif keyword == "format":
         message = f"{_short(error.instance)} is not a valid {value}"
     elif keyword in {"minProperties", "maxProperties"} and isinstance(error.instance, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import pytest
@@ -109,3 +110,34 @@ def test_format_assertion_is_switched_on() -> None:
 def test_schemas_are_pure_json() -> None:
     for item in resources.files("consent_spec").joinpath("schemas").iterdir():
         json.loads(item.read_text("utf-8"))
+
+
+SPEC = resources.files("consent_spec").joinpath("SPEC.md").read_text("utf-8")
+
+
+def _property_names(node: object) -> set[str]:
+    if isinstance(node, dict):
+        names = set(node.get("properties", {})) if isinstance(node.get("properties"), dict) else set()
+        return names | {name for value in node.values() for name in _property_names(value)}
+    if isinstance(node, list):
+        return {name for value in node for name in _property_names(value)}
+    return set()
+
+
+@pytest.mark.parametrize("kind", ALL)
+def test_every_member_of_every_schema_is_documented_in_spec_md(kind: str) -> None:
+    names = _property_names(load_schema(kind)) - {"$schema"}
+    names = {name for name in names if not name.startswith("https://")} | {
+        name.rsplit("/", 1)[-1] for name in _property_names(load_schema(kind)) if name.startswith("https://")
+    }
+    assert sorted(name for name in names if f"`{name}`" not in SPEC and f"/{name}`" not in SPEC) == []
+
+
+def test_purpose_vocabulary_matches_spec_md_and_kantara_view() -> None:
+    tokens = load_schema("defs")["$defs"]["purpose_token"]["enum"]
+    section = SPEC.split("### 4.2 Purpose vocabulary", 1)[1].split("### 4.3", 1)[0]
+    documented = re.findall(r"^\| `([a-z-]+)` \| `dpv:[A-Za-z]+` \|$", section, flags=re.MULTILINE)
+    assert documented == tokens
+    from consent_spec import kantara
+
+    assert set(kantara._PURPOSE_CATEGORY) == set(tokens) == set(kantara._PURPOSE_TEXT)

@@ -20,6 +20,16 @@ def test_non_object_documents_are_errors_not_exceptions(document: object) -> Non
     assert issues[0].path == "$"
 
 
+def test_python_values_that_are_not_json_are_errors_not_exceptions() -> None:
+    record = copy.deepcopy(DOCS["consent-record/given.json"])
+    record["refused"] = {"email"}
+    record["decided_at"] = b"2026-11-20T09:15:41Z"
+    record["granted"][1] = {"purposes": ["marketing"]}
+    rules = {(issue.path, issue.rule) for issue in validate(record)}
+    assert ("$.refused", "type") in rules
+    assert ("$.decided_at", "type") in rules
+
+
 def test_unknown_document_without_kind_is_one_error() -> None:
     issues = validate({"hello": "world"})
     assert [(issue.path, issue.rule) for issue in issues] == [("$", "kind")]
