@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from idp.config import setting
 from idp.storage import Store
 from idp.storage.models import User
 
-# argon2-cffi's defaults follow RFC 9106's second recommended option and use argon2id.
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("porta-dummy-password-for-timing")
+
+@cache
+def _hasher_for(time_cost: int, memory_kib: int, parallelism: int) -> tuple[PasswordHasher, str]:
+    hasher = PasswordHasher(
+        time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+    )
+    return hasher, hasher.hash("porta-dummy-password-for-timing")
+
+
+def _hasher() -> tuple[PasswordHasher, str]:
+    """The argon2id hasher of the configured cost, and a dummy hash made with it."""
+    return _hasher_for(
+        setting("ARGON2_TIME_COST"), setting("ARGON2_MEMORY_KIB"), setting("ARGON2_PARALLELISM")
+    )
+
+
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
 
@@ -38,7 +53,7 @@ def create_user(store: Store, email: str, password: str, name: str | None = None
         if len(parts) > 1:
             profile["given_name"] = parts[0]
             profile["family_name"] = parts[-1]
-    return store.create_user(email, _hasher.hash(password), profile)
+    return store.create_user(email, _hasher()[0].hash(password), profile)
 
 
 def authenticate(store: Store, email: str, password: str) -> User | None:
@@ -47,13 +62,14 @@ def authenticate(store: Store, email: str, password: str) -> User | None:
     An unknown email costs the same argon2 work as a wrong password, so timing
     does not reveal which accounts exist.
     """
+    hasher, dummy = _hasher()
     user = store.get_user_by_email(email) if email else None
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher.verify(user.password_hash if user else dummy, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        store.set_password_hash(user, _hasher.hash(password))
+    if hasher.check_needs_rehash(user.password_hash):
+        store.set_password_hash(user, hasher.hash(password))
     return user

@@ -125,9 +125,24 @@ SETTINGS: tuple[Setting, ...] = (
         "a `porta keys rotate` reaches running workers within this delay.",
     ),
     Setting("SITE_NAME", "Porta", "Name shown on the person's pages."),
+    Setting(
+        "ARGON2_TIME_COST",
+        3,
+        "argon2id passes. With the two settings below, the defaults are RFC 9106 §4's second "
+        "recommended option (as argon2-cffi's defaults); lower them only for tests.",
+    ),
+    Setting("ARGON2_MEMORY_KIB", 65536, "argon2id memory per hash, in KiB."),
+    Setting("ARGON2_PARALLELISM", 4, "argon2id lanes."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting(name: str) -> Any:
+    """One setting from the environment or its default (for code that has no app config)."""
+    item = _BY_NAME[name]
+    raw = os.environ.get(item.env)
+    return item.default if raw is None else _convert(raw, item.default)
 
 
 def _convert(raw: str, default: Any) -> Any:

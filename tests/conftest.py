@@ -28,6 +28,12 @@ from idp.protocol.context import Context
 from idp.storage import Store
 from idp.web.common import fetch_json
 
+# Cheap argon2id parameters for tests (the real defaults cost ~0.5 s a hash here); they
+# reach `porta` subprocesses too, through the environment.
+os.environ.setdefault("PORTA_ARGON2_TIME_COST", "1")
+os.environ.setdefault("PORTA_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("PORTA_ARGON2_PARALLELISM", "1")
+
 # The conformance suite's own tests run it in-process through pytester.
 pytest_plugins = ["pytester"]
 
