@@ -188,8 +188,9 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     if not authorization or not authorization.lower().startswith("basic "):
         return None
     try:
+        # A header value is bytes to HTTP: non-ASCII text here is a ValueError, not binascii.Error.
         decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError) as exc:
         raise InvalidClientError("malformed Basic authorization header") from exc
     if ":" not in decoded:
         raise InvalidClientError("malformed Basic authorization header")
