@@ -38,6 +38,12 @@ def _now() -> datetime:
     return now()
 
 
+def _storable(key: str) -> bool:
+    """Whether ``key`` could name a row: no backend row holds a NUL, and PostgreSQL text
+    cannot even be compared with one (psycopg raises), so such a lookup finds nothing."""
+    return "\x00" not in key
+
+
 class Store:
     """Repository over one database session."""
 
@@ -79,6 +85,8 @@ class Store:
 
     def get_user_by_email(self, email: str) -> User | None:
         """A person by login email (case-insensitive)."""
+        if not _storable(email):
+            return None
         return self.session.scalar(select(User).where(User.email == email.strip().lower()))
 
     def list_users(self) -> list[User]:
@@ -115,6 +123,8 @@ class Store:
 
     def get_client(self, client_id: str) -> Client | None:
         """A client by id."""
+        if not _storable(client_id):
+            return None
         return self.session.get(Client, client_id)
 
     def list_clients(self) -> list[Client]:
@@ -170,6 +180,8 @@ class Store:
 
     def get_login_session(self, sid: str) -> LoginSession | None:
         """A live (not ended, not expired) login session."""
+        if not _storable(sid):
+            return None
         row = self.session.get(LoginSession, sid)
         if row is None or row.ended_at is not None or row.expires_at <= _now():
             return None
@@ -200,6 +212,8 @@ class Store:
 
     def get_interaction(self, interaction_id: str) -> Interaction | None:
         """A pending, unexpired interaction."""
+        if not _storable(interaction_id):
+            return None
         row = self.session.get(Interaction, interaction_id)
         if row is None or row.completed_at is not None or row.expires_at <= _now():
             return None
