@@ -313,8 +313,11 @@ def _authenticate_assertion(ctx: Context, params: dict[str, str], endpoint: str)
             continue
     if claims is None:
         raise InvalidClientError("client_assertion signature, audience or expiry is invalid")
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not 0 < len(jti) <= 255 or "\x00" in jti:
+        raise InvalidClientError("client_assertion jti must be a string of 1 to 255 characters")
     exp = now().timestamp() + 600
     expires_at = datetime.fromtimestamp(max(claims["exp"], exp), UTC)
-    if not ctx.store.remember_assertion(client_id, str(claims["jti"]), expires_at):
+    if not ctx.store.remember_assertion(client_id, jti, expires_at):
         raise InvalidClientError("client_assertion jti was already used (replay)")
     return client
