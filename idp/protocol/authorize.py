@@ -16,7 +16,7 @@ The steps, in the order the specs give them:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -171,7 +171,8 @@ def redirect_uri_matches(client: Client, redirect_uri: str) -> bool:
 def _parse_max_age(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+    if not (raw.isascii() and raw.isdigit()):
         raise InvalidRequestError("max_age must be a non-negative integer number of seconds")
     return int(raw)
 
@@ -272,7 +273,8 @@ def validate_authorization_request(
 def _login_is_fresh_enough(request: AuthorizationRequest, login: LoginState) -> bool:
     if request.max_age is None:
         return True
-    return now() - login.auth_time <= timedelta(seconds=request.max_age)
+    # Compared as numbers: timedelta(seconds=max_age) overflows for huge (valid) values.
+    return (now() - login.auth_time).total_seconds() <= request.max_age
 
 
 def _consent_is_remembered(ctx: Context, request: AuthorizationRequest, user: User) -> bool:
