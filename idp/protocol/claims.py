@@ -42,7 +42,7 @@ def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise InvalidRequestError("claims parameter is not valid JSON") from exc
     if not isinstance(value, dict):
         raise InvalidRequestError("claims parameter must be a JSON object")
