@@ -68,6 +68,22 @@ def query_params() -> tuple[dict[str, str], set[str]]:
     return _decode_pairs(request.query_string, "query string")
 
 
+def request_body() -> bytes:
+    """The whole request body, or a 413 OAuth error when it exceeds MAX_REQUEST_BYTES.
+
+    Without a Content-Length (chunked), the server stream stops at the limit instead
+    of failing, so a body that fills the limit is refused: a truncated body must never
+    be read as if it were complete.
+    """
+    limit = current_app.extensions["porta"]["config"]["MAX_REQUEST_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestTooLargeError(f"request body larger than {limit} bytes")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit or (request.content_length is None and len(raw) >= limit):
+        raise RequestTooLargeError(f"request body larger than {limit} bytes")
+    return raw
+
+
 def body_params(*, required: bool = True) -> tuple[dict[str, str], set[str]]:
     """Form body parameters (RFC 6749 Appendix B), strictly decoded, with repeated names."""
     limit = current_app.extensions["porta"]["config"]["MAX_REQUEST_BYTES"]
@@ -77,10 +93,7 @@ def body_params(*, required: bool = True) -> tuple[dict[str, str], set[str]]:
         if not required and not request.content_length:
             return {}, set()
         raise InvalidRequestError(f"the request body must be {FORM_TYPE}")
-    raw = request.get_data(cache=True)
-    if len(raw) > limit:
-        raise RequestTooLargeError(f"request body larger than {limit} bytes")
-    return _decode_pairs(raw, "request body")
+    return _decode_pairs(request_body(), "request body")
 
 
 def single(params: dict[str, str], duplicated: set[str]) -> dict[str, str]:
