@@ -4,29 +4,49 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from idp.protocol import registration
 from idp.protocol.context import PATHS
-from idp.protocol.errors import InvalidClientMetadataError, OAuthError, RequestTooLargeError
-from idp.web.common import context, json_response, oauth_error_response
+from idp.protocol.errors import InvalidClientMetadataError, OAuthError
+from idp.web.common import context, json_response, oauth_error_response, request_body
 
 bp = Blueprint("registration", __name__)
 
 
 def _json_body() -> object:
-    limit = current_app.extensions["porta"]["config"]["MAX_REQUEST_BYTES"]
-    raw = request.get_data(cache=True)
-    if len(raw) > limit:
-        raise RequestTooLargeError(f"request body larger than {limit} bytes")
+    raw = request_body()
     if request.mimetype != "application/json":
         raise InvalidClientMetadataError(
             "the registration request must be application/json (RFC 7591 §3.1)"
         )
     try:
-        return json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8"))
+        _check_text(document, "")
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidClientMetadataError(f"the body is not valid UTF-8 JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidClientMetadataError("the body is nested too deeply") from exc
+    return document
+
+
+def _check_text(value: object, path: str) -> None:
+    """Refuse strings that no page or database can hold: NUL, and lone surrogates (JSON
+    allows "\\ud800", UTF-8 cannot encode it, so the client's name would break every page)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, path or "(member name)")
+            _check_text(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{path}.{i}")
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidClientMetadataError(f"{path}: not valid Unicode text") from exc
+        if "\x00" in value:
+            raise InvalidClientMetadataError(f"{path}: must not contain NUL characters")
 
 
 def _challenge(error: OAuthError) -> Response:
