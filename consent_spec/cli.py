@@ -59,7 +59,7 @@ def _load_jwks(source: str) -> Any:
 
 @main.command("verify-receipt")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--jwks", "jwks_source", required=True, metavar="FILE_OR_URL", help="The issuer's JWK Set: a file, or its jwks_uri.")
+@click.option("--jwks", "jwks_source", required=True, metavar="FILE_OR_URL", help="The issuer's JWK Set: a file, or its jwks_uri (https; http only for local testing).")
 @click.option("--issuer", default=None, help="Require this 'iss'.")
 @click.option("--audience", default=None, help="Require 'aud' to contain this client_id.")
 def verify_receipt_command(file: Path, jwks_source: str, issuer: str | None, audience: str | None) -> None:

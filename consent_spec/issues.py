@@ -14,8 +14,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
 class ValidationIssue:
     """One problem found in a document.
 
-    ``path`` is a JSONPath (RFC 9535 normalized-path style, ``$`` is the root) to the
-    offending value, ``message`` says what is wrong, and ``rule`` names the broken
+    ``path`` is a JSONPath (RFC 9535 syntax: ``$`` is the root, ``.name`` or
+    ``['name']`` a member, ``[0]`` an item) to the offending value, ``message`` says what is wrong, and ``rule`` names the broken
     rule: a JSON Schema keyword (``required``, ``type``…) or a rule of SPEC.md
     (``record-claims-requested``…).
     """
