@@ -36,7 +36,7 @@ import requests
 from sdk_browser import Arrival, drive
 
 ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_S = 180.0  # a safety net for a stuck server on a loaded machine, not a speed check
 
 #: The person the ``porta`` fixture creates.
 PORTA_USER = {"email": "alice@example.com", "name": "Alice Example", "password": "correct horse 1234"}

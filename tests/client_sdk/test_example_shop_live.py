@@ -34,7 +34,7 @@ def shop(porta: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     log.close()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # safety net only, not a speed check
         while True:
             assert process.poll() is None, (folder / "shop.log").read_text()
             try:
@@ -82,3 +82,18 @@ def test_shop_login_personalised_pages_receipt_and_logout(porta: Any, shop: str)
     out = browser.get(shop + "/logout", allow_redirects=False)
     assert out.headers["Location"].startswith(porta.issuer)
     assert "Welcome back" not in browser.get(shop + "/").text
+
+
+def test_shop_explains_a_refused_consent(porta: Any, shop: str) -> None:
+    # A person who has not consented to the shop yet (Porta remembers earlier consent).
+    porta.create_user("bea@example.com", "Bea Example", "bea-password-123")
+    browser = requests.Session()
+    start = browser.get(shop + "/login", allow_redirects=False)
+    arrival = porta.login(
+        start.headers["Location"], shop + "/callback", "bea@example.com", "bea-password-123",
+        session=browser, deny=True,
+    )
+    refused = browser.get(arrival.url)
+    assert refused.status_code == 403
+    assert "You chose not to share your profile with this site." in refused.text
+    assert "Log in with your profile" in browser.get(shop + "/").text
