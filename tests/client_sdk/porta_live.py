@@ -196,8 +196,17 @@ class PortaServer:
 def porta_server(folder: Path, port: int | None = None) -> Iterator[PortaServer]:
     """Run Porta on 127.0.0.1 with its database in ``folder``; stop it on exit."""
     folder.mkdir(parents=True, exist_ok=True)
-    server = PortaServer(folder, port or free_port())
-    server.start()
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        server = PortaServer(folder, port or free_port())
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            # The free port may have been taken by another process between our check and
+            # the server's bind (other suites run in parallel); try another port.
+            if attempt == attempts - 1:
+                raise
     try:
         yield server
     finally:
