@@ -202,10 +202,10 @@ def porta_server(folder: Path, port: int | None = None) -> Iterator[PortaServer]
         try:
             server.start()
             break
-        except RuntimeError:
+        except RuntimeError as exc:
             # The free port may have been taken by another process between our check and
-            # the server's bind (other suites run in parallel); try another port.
-            if attempt == attempts - 1:
+            # the server's bind (other suites run in parallel); then try another port.
+            if attempt == attempts - 1 or not str(exc).startswith("porta serve exited"):
                 raise
     try:
         yield server
