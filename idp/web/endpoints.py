@@ -20,7 +20,8 @@ bp = Blueprint("endpoints", __name__)
 
 def _client_error(error: OAuthError) -> Response:
     headers = {}
-    if isinstance(error, InvalidClientError) and request.authorization is not None:
+    # The raw header, not request.authorization: Werkzeug's parser raises on non-ASCII bytes.
+    if isinstance(error, InvalidClientError) and request.headers.get("Authorization"):
         headers["WWW-Authenticate"] = 'Basic realm="porta"'  # RFC 6749 §5.2
     return oauth_error_response(error, headers)
 
