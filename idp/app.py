@@ -143,9 +143,10 @@ def _install_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response | tuple[str, int]:
-        if error.code == 413:
+        api = _is_api_request() or request.path.startswith("/.well-known")
+        if error.code == 413 and api:
             return oauth_error_response(RequestTooLargeError())
-        if _is_api_request() or request.path.startswith("/.well-known"):
+        if api:
             return oauth_error_response(
                 InvalidRequestError(error.description or error.name, status_code=error.code or 400)
             )
