@@ -25,8 +25,9 @@ from conformance_tests.config import ClientConfig, OPConfig
 from conformance_tests.drivers.base import BrowserSession, Driver, Outcome
 from conformance_tests.registry import fail, skip
 
-DEFAULT_REDIRECT = "http://127.0.0.1:9/porta-conformance/cb"
-"""redirect_uri for dynamically registered clients: port 9 (discard), nothing listens."""
+DEFAULT_REDIRECT = "http://127.0.0.1:8976/porta-conformance/cb"
+"""redirect_uri for dynamically registered clients. Both drivers capture the redirect before
+any request is sent, so nothing needs to listen on this port (not one Chromium blocks)."""
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from conformance_tests.config import OPConfig
 from conformance_tests.drivers.base import BrowserSession, Driver, Outcome
 
@@ -13,7 +15,11 @@ def make_driver(config: OPConfig) -> Driver:
     if config.login.driver == "browser":
         from conformance_tests.drivers.browser import BrowserDriver
 
-        return BrowserDriver(config.username, config.password, config.login, config.http_timeout_s)
+        uris = [u for c in (config.client, config.public_client) if c is not None
+                for u in (c.redirect_uri, c.post_logout_redirect_uri) if u]
+        ports = {urlsplit(u).port for u in uris} - {None}
+        return BrowserDriver(config.username, config.password, config.login, config.http_timeout_s,
+                             allowed_ports=ports)  # type: ignore[arg-type]
     from conformance_tests.drivers.form import FormDriver
 
     return FormDriver(config.username, config.password, config.login, config.http_timeout_s)

@@ -18,7 +18,7 @@ from conformance_tests.drivers.base import BrowserSession, Outcome
 from conformance_tests.registry import check, expect, skip
 
 PLAN = "logout"
-POST_LOGOUT = "http://127.0.0.1:9/porta-conformance/logged-out"
+POST_LOGOUT = "http://127.0.0.1:8976/porta-conformance/logged-out"
 
 
 def logout_client(ctx: Context) -> ClientConfig:

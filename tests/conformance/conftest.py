@@ -45,3 +45,15 @@ def broken_config(broken: BrokenOP, tmp_path: Path) -> Path:
         "issuer": broken.issuer,
         "user": {"username": USERNAME, "password": PASSWORD},
     })
+
+
+def chromium_available() -> bool:
+    """True when Playwright and the system Chromium the browser driver uses are present."""
+    import importlib.util
+    import os
+
+    return importlib.util.find_spec("playwright") is not None and os.path.exists("/usr/bin/chromium")
+
+
+BROWSER_PLAN = "oidcc-server,oidcc-prompt-login,oidcc-form-post-server,oidcc-rp-initiated-logout,rfc9700-clickjacking-login"
+"""A few tests that exercise every browser-driver path: login, consent, form_post, logout."""

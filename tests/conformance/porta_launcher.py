@@ -32,9 +32,9 @@ import requests
 
 USERNAME = "alice@example.com"
 PASSWORD = "conformance-Alice-pw-2718"
-REDIRECT_URI = "http://127.0.0.1:9/porta-conformance/rp"
-POST_LOGOUT_URI = "http://127.0.0.1:9/porta-conformance/rp-bye"
-NATIVE_REDIRECT_URI = "http://127.0.0.1:9/porta-conformance/native"
+REDIRECT_URI = "http://127.0.0.1:8976/porta-conformance/rp"
+POST_LOGOUT_URI = "http://127.0.0.1:8976/porta-conformance/rp-bye"
+NATIVE_REDIRECT_URI = "http://127.0.0.1:8976/porta-conformance/native"
 STARTUP_TIMEOUT_S = 90.0
 
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 
 from conformance_tests.cli import main
-from tests.conformance.conftest import write_op_toml
+from tests.conformance.conftest import BROWSER_PLAN, chromium_available, write_op_toml
 from tests.interop.node_op.launcher import DEFAULT_USER, node_op
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
 RP = {"client_id": "conformance-rp", "client_secret": "conformance-rp-secret-0123456789",
-      "redirect_uris": ["http://127.0.0.1:9/porta-conformance/rp"],
-      "post_logout_redirect_uris": ["http://127.0.0.1:9/porta-conformance/rp-bye"]}
+      "redirect_uris": ["http://127.0.0.1:8976/porta-conformance/rp"],
+      "post_logout_redirect_uris": ["http://127.0.0.1:8976/porta-conformance/rp-bye"]}
 NATIVE = {"client_id": "conformance-native", "token_endpoint_auth_method": "none",
-          "redirect_uris": ["http://127.0.0.1:9/porta-conformance/native"]}
+          "redirect_uris": ["http://127.0.0.1:8976/porta-conformance/native"]}
 
 
 def node_op_toml(issuer: str) -> dict:
@@ -68,3 +68,15 @@ def test_node_oidc_provider_expires_codes(tmp_path: Path) -> None:
                        "--report-json", str(report_path), "--no-colour"])
     [result] = json.loads(report_path.read_text())["results"]
     assert (status, result["status"]) == (0, "passed"), result
+
+
+@pytest.mark.skipif(not chromium_available(), reason="Playwright or /usr/bin/chromium missing")
+def test_browser_driver_against_node_oidc_provider(node_issuer: str, tmp_path: Path) -> None:
+    """The Chromium driver logs in, consents, captures form_post and logs out."""
+    config = write_op_toml(tmp_path / "op.toml", {**node_op_toml(node_issuer), "login": {"driver": "browser"}})
+    report_path = tmp_path / "report.json"
+    status = main(["run", "--config", str(config), "--plan", BROWSER_PLAN,
+                   "--report-json", str(report_path), "--no-colour"])
+    verdicts = {r["id"]: r["status"] for r in json.loads(report_path.read_text())["results"]}
+    assert status == 0 and set(verdicts.values()) == {"passed"}, verdicts
+    assert len(verdicts) == len(BROWSER_PLAN.split(","))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conformance_tests.cli import main
-from tests.conformance.conftest import write_op_toml
+from tests.conformance.conftest import BROWSER_PLAN, chromium_available, write_op_toml
 from tests.conformance.porta_launcher import PortaOP, porta_available, porta_op, share_database_with
 
 HERE = Path(__file__).resolve().parent
@@ -74,3 +74,14 @@ def _plugin_installed() -> bool:
     from importlib.metadata import entry_points
 
     return any(e.value == "conformance_tests.plugin" for e in entry_points(group="pytest11"))
+
+
+@pytest.mark.skipif(not chromium_available(), reason="Playwright or /usr/bin/chromium missing")
+def test_browser_driver_against_porta(porta: PortaOP, tmp_path: Path) -> None:
+    """Porta's login and consent pages driven by Chromium."""
+    config = write_op_toml(tmp_path / "op.toml", {**porta.op_toml, "login": {"driver": "browser"}})
+    report_path = tmp_path / "report.json"
+    status = main(["run", "--config", str(config), "--plan", BROWSER_PLAN,
+                   "--report-json", str(report_path), "--no-colour"])
+    verdicts = {r["id"]: (r["status"], r["message"]) for r in json.loads(report_path.read_text())["results"]}
+    assert status == 0 and {v[0] for v in verdicts.values()} == {"passed"}, verdicts

@@ -1,0 +1,247 @@
+"""The suite's own machinery: config errors, verdict rules, expected failures, reports, plugin."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conformance_tests import config as op_config
+from conformance_tests import report
+from conformance_tests.cli import main
+from conformance_tests.drivers.base import choose_button, parse_forms
+from conformance_tests.registry import PLANS, ConformanceTest, all_tests, expect, select, skip
+from conformance_tests.runner import Result, RunReport, load_expected_failures, run_one
+from tests.conformance.broken_op.server import BrokenOP
+from tests.conformance.conftest import write_op_toml
+
+MINIMAL = {"issuer": "https://op.example", "user": {"username": "u", "password": "p"}}
+
+
+# --- config ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("change", "key"), [
+    ({"issuer": None}, "issuer: missing"),
+    ({"issuer": "op.example"}, "issuer: 'op.example' is not an absolute http(s) URL"),
+    ({"user": {"username": "u"}}, "user.password: missing"),
+    ({"client": {"client_id": "a", "client_secret": "b", "redirect_uri": "https://rp/cb", "secret": "x"}},
+     "client.secret: unknown key"),
+    ({"client": {"client_id": "a", "redirect_uri": "https://rp/cb"}}, "client.client_secret: missing"),
+    ({"client": {"client_id": "a", "client_secret": "b", "redirect_uri": "https://rp/cb",
+                 "token_endpoint_auth_method": "private_key_jwt"}}, "client.token_endpoint_auth_method"),
+    ({"login": {"driver": "selenium"}}, "login.driver: 'selenium'"),
+    ({"login": {"approve_button": "approve"}}, "login.approve_button: expected name=value"),
+    ({"timing": {"code_lifetime_s": -1}}, "timing.code_lifetime_s"),
+    ({"colour": "blue"}, "colour: unknown key"),
+])
+def test_config_error_names_the_bad_key(change: dict, key: str) -> None:
+    data = {**MINIMAL, **change}
+    data = {k: v for k, v in data.items() if v is not None}
+    with pytest.raises(op_config.ConfigError) as error:
+        op_config.parse(data)
+    assert str(error.value).startswith(key), str(error.value)
+
+
+def test_full_config_parses(tmp_path: Path) -> None:
+    path = write_op_toml(tmp_path / "op.toml", {
+        **MINIMAL,
+        "client": {"client_id": "rp", "client_secret": "s", "redirect_uri": "http://127.0.0.1:1/cb",
+                   "token_endpoint_auth_method": "client_secret_post"},
+        "public_client": {"client_id": "app", "redirect_uri": "http://127.0.0.1:1/app"},
+        "login": {"driver": "browser", "username_field": "email", "approve_button": "decision=approve"},
+        "timing": {"code_lifetime_s": 60},
+    })
+    cfg = op_config.load(path)
+    assert cfg.client is not None and cfg.client.token_endpoint_auth_method == "client_secret_post"
+    assert cfg.public_client is not None and cfg.public_client.is_public
+    assert (cfg.login.driver, cfg.login.username_field, cfg.code_lifetime_s) == ("browser", "email", 60.0)
+
+
+def test_cli_reports_config_errors_with_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "op.toml"
+    path.write_text('issuer = "https://op.example"\n[user]\nusername = "u"\n')
+    assert main(["run", "--config", str(path)]) == 2
+    assert "user.password: missing" in capsys.readouterr().err
+    path.write_text("issuer = ")
+    assert main(["run", "--config", str(path)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+# --- selection ---------------------------------------------------------------------------
+
+def test_every_test_names_a_spec_section_and_a_known_plan() -> None:
+    tests = all_tests()
+    assert {t.plan for t in tests} == set(PLANS)
+    assert len({t.id for t in tests}) == len(tests)
+    for t in tests:
+        assert t.spec and t.title, t.id
+        assert t.func.__doc__, f"{t.id} has no docstring"
+
+
+def test_plan_accepts_plans_and_single_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    chosen = select("config,oidcc-codereuse")
+    assert {t.plan for t in chosen} == {"config", "basic"}
+    assert [t.id for t in chosen if t.plan == "basic"] == ["oidcc-codereuse"]
+    assert main(["run", "--config", "unused.toml", "--plan", "basic,no-such-test"]) == 2
+    assert "no-such-test" in capsys.readouterr().err
+    assert main(["list", "--plan", "security"]) == 0
+    assert "rfc9700-pkce-downgrade" in capsys.readouterr().out
+
+
+# --- verdicts ----------------------------------------------------------------------------
+
+def _fake(test_id: str, required: bool, body: object) -> ConformanceTest:
+    def func(ctx: object) -> None:
+        if callable(body):
+            body()
+
+    return ConformanceTest(test_id, "basic", "RFC 0000 §0", "fake", required, func)
+
+
+def _failing() -> None:
+    expect(False, "rule broken")
+
+
+def _skipping() -> None:
+    skip("not offered")
+
+
+def _crashing() -> None:
+    raise KeyError("boom")
+
+
+@pytest.mark.parametrize(("required", "body", "status"), [
+    (True, None, "passed"),
+    (True, _failing, "failed"),
+    (False, _failing, "warning"),
+    (True, _skipping, "skipped"),
+    (True, _crashing, "failed"),
+])
+def test_verdicts(required: bool, body: object, status: str) -> None:
+    result = run_one(_fake("t", required, body), ctx=None, expected={})  # type: ignore[arg-type]
+    assert result.status == status
+    if body is _crashing:
+        assert result.message.startswith("error: KeyError")
+
+
+def test_expected_failures_do_not_fail_the_run_and_shrink(tmp_path: Path) -> None:
+    listing = tmp_path / "expected.txt"
+    listing.write_text("# known\nt-fails: waiting for the fix\nt-passes: was broken\n\n")
+    expected = load_expected_failures(listing)
+    assert expected == {"t-fails": "waiting for the fix", "t-passes": "was broken"}
+    report_ = RunReport(issuer="https://op.example")
+    report_.results = [run_one(_fake("t-fails", True, _failing), None, expected),  # type: ignore[arg-type]
+                       run_one(_fake("t-passes", True, None), None, expected)]  # type: ignore[arg-type]
+    assert report_.results[0].status == "failed" and report_.results[0].expected_failure
+    assert report_.results[1].unexpected_pass
+    assert report_.exit_status == 0
+    report_.results.append(run_one(_fake("t-new", True, _failing), None, expected))  # type: ignore[arg-type]
+    assert report_.exit_status == 1
+    listing.write_text("t-fails\n")
+    with pytest.raises(ValueError, match=r"expected\.txt:1"):
+        load_expected_failures(listing)
+
+
+# --- reports -----------------------------------------------------------------------------
+
+def _sample_report() -> RunReport:
+    run = RunReport(issuer="https://op.example")
+    run.results = [
+        Result("a", "basic", "passed", "OIDC Core §3", "", 0.1),
+        Result("b", "security", "failed", "RFC 9700 §2.1", "<script>alert(1)</script>", 0.2),
+        Result("c", "security", "warning", "RFC 6749 §4.1.2", "should revoke", 0.3, required=False),
+        Result("d", "consent", "skipped", "SPEC §7", "not advertised", 0.0),
+    ]
+    return run
+
+
+def test_json_report_shape(tmp_path: Path) -> None:
+    report.write_json(_sample_report(), tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["summary"] == {"passed": 1, "failed": 1, "warnings": 1, "skipped": 1}
+    for result in data["results"]:
+        assert {"id", "plan", "status", "spec", "message", "duration_s"} <= set(result)
+        assert result["status"] in {"passed", "failed", "warning", "skipped"}
+
+
+def test_junit_report(tmp_path: Path) -> None:
+    report.write_junit(_sample_report(), tmp_path / "r.xml")
+    root = ET.parse(tmp_path / "r.xml").getroot()
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("4", "1", "1")
+    failure = root.find(".//testcase[@name='b']/failure")
+    assert failure is not None and "RFC 9700 §2.1" in (failure.text or "")
+    assert root.find(".//testcase[@name='d']/skipped") is not None
+
+
+def test_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
+    report.write_html(_sample_report(), tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "<link" not in page and "src=" not in page and "@import" not in page
+    assert "<style>" in page and "RFC 9700 §2.1" in page and "FAILED" in page
+
+
+# --- form parsing ------------------------------------------------------------------------
+
+def test_forms_and_buttons_are_found_like_a_browser_would() -> None:
+    html = """
+    <form id="f" method="post" action="/confirm"><input type="hidden" name="xsrf" value="1"></form>
+    <button form="f" name="logout" value="yes">Yes, sign me out</button>
+    <button form="f">No, stay signed in</button>
+    <form method="post" action="/consent"><input type="hidden" name="csrf_token" value="t">
+      <input type="checkbox" name="claims" value="email" checked>
+      <button name="decision" value="deny">Deny</button><button name="decision" value="approve">Allow</button>
+    </form>"""
+    logout, consent = parse_forms(html, "http://op.example/logout")
+    assert logout.action == "http://op.example/confirm" and ("xsrf", "1") in logout.fields()
+    yes = choose_button(logout, approve=True, configured=None)
+    assert yes is not None and (yes.name, yes.value) == ("logout", "yes")
+    assert choose_button(consent, approve=True, configured=None).value == "approve"  # type: ignore[union-attr]
+    assert choose_button(consent, approve=False, configured=None).value == "deny"  # type: ignore[union-attr]
+    assert ("claims", "email") in consent.fields()
+
+
+# --- pytest plugin -----------------------------------------------------------------------
+
+def _plugin_args() -> list[str]:
+    from importlib.metadata import entry_points
+
+    installed = any(e.value == "conformance_tests.plugin" for e in entry_points(group="pytest11"))
+    return [] if installed else ["-p", "conformance_tests.plugin"]
+
+
+def test_plugin_is_inert_without_its_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_one():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "porta-conformance" not in result.stdout.str()
+
+
+def test_plugin_rejects_a_bad_config(pytester: pytest.Pytester) -> None:
+    bad = pytester.path / "op.toml"
+    bad.write_text('issuer = "https://op.example"\n')
+    result = pytester.runpytest_subprocess(*_plugin_args(), "--porta-config", str(bad), "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "user: missing table [user]" in result.stderr.str()
+
+
+def test_plugin_maps_verdicts_to_pytest_outcomes(pytester: pytest.Pytester, broken: BrokenOP) -> None:
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(pytester.path / "op.toml",
+                           {"issuer": broken.issuer, "user": {"username": USERNAME, "password": PASSWORD}})
+    expected = pytester.path / "expected.txt"
+    expected.write_text("rfc9700-pkce-verifier-mismatch: fault switched on by this test\n")
+    broken.set_fault("pkce_verifier_unchecked")
+    try:
+        result = pytester.runpytest_subprocess(
+            *_plugin_args(), "--porta-config", str(config), "-p", "no:cacheprovider", "-rxs",
+            "--porta-plan", "rfc9700-pkce-verifier-mismatch,rfc9700-pkce-verifier-missing,rfc9700-code-expired,"
+                            "rfc9700-redirect-uri-exact-match",
+            "--porta-expected-failures", str(expected))
+    finally:
+        broken.set_fault(None)
+    result.assert_outcomes(passed=2, skipped=1, xfailed=1)
+    assert "code_lifetime_s" in result.stdout.str()
