@@ -28,6 +28,7 @@
 
     [timing]                               # optional
     code_lifetime_s = 60                   # enables the expired-code test (waits this long)
+    event_wait_s = 15                      # how long to wait for a pushed consent event (SET)
 
 A client section that is absent is registered dynamically (RFC 7591) when the provider
 advertises a registration_endpoint; tests that need it are skipped otherwise.
@@ -85,6 +86,7 @@ class OPConfig:
     public_client: ClientConfig | None = None
     login: LoginConfig = field(default_factory=LoginConfig)
     code_lifetime_s: float | None = None
+    event_wait_s: float = 15.0
     http_timeout_s: float = 15.0
 
 
@@ -94,7 +96,7 @@ _CLIENT = {"client_id", "client_secret", "redirect_uri", "token_endpoint_auth_me
 _PUBLIC = {"client_id", "redirect_uri", "post_logout_redirect_uri"}
 _USER = {"username", "password"}
 _LOGIN = {"driver", "username_field", "password_field", "approve_button", "chromium"}
-_TIMING = {"code_lifetime_s"}
+_TIMING = {"code_lifetime_s", "event_wait_s"}
 _AUTH_METHODS = {"client_secret_basic", "client_secret_post"}
 
 
@@ -162,6 +164,9 @@ def parse(data: dict[str, Any]) -> OPConfig:
     lifetime = timing.get("code_lifetime_s")
     if lifetime is not None and (not isinstance(lifetime, int | float) or lifetime <= 0):
         raise ConfigError("timing.code_lifetime_s: expected a positive number of seconds")
+    event_wait = timing.get("event_wait_s", 15.0)
+    if not isinstance(event_wait, int | float) or event_wait <= 0:
+        raise ConfigError("timing.event_wait_s: expected a positive number of seconds")
     http_timeout = data.get("http_timeout_s", 15.0)
     if not isinstance(http_timeout, int | float) or http_timeout <= 0:
         raise ConfigError("http_timeout_s: expected a positive number of seconds")
@@ -173,6 +178,7 @@ def parse(data: dict[str, Any]) -> OPConfig:
         public_client=public,
         login=login,
         code_lifetime_s=float(lifetime) if lifetime is not None else None,
+        event_wait_s=float(event_wait),
         http_timeout_s=float(http_timeout),
     )
 

@@ -103,12 +103,13 @@ def receipt_in_token_response(ctx: Context) -> None:
 @check("consent-unticked-claims-never-leak", PLAN, "consent_spec SPEC §5 (granted, refused); DESIGN §4",
        "A claim the person unticks on the consent page is never released")
 def unticked_claims(ctx: Context) -> None:
-    """Untick email: it must be absent from the ID token and UserInfo, and refused in the receipt."""
+    """Untick email (and email_verified, when offered apart): both must be absent from the ID
+    token and UserInfo, and email must be refused in the receipt's record."""
     _require_profile(ctx)
     browser = ctx.browser()
     try:
         result = ctx.authorize(scope="openid email profile", session=browser, extra={"prompt": "consent"},
-                               uncheck=("email",))
+                               uncheck=("email", "email_verified"))
         if not result.outcome.consent_shown:
             fail("no consent page was shown for a new scope with prompt=consent")
         tokens = ctx.tokens(result)
@@ -199,9 +200,10 @@ def withdrawal(ctx: Context) -> None:
                                                    "refresh_token": tokens["refresh_token"]})
             expect(refreshed.status_code != 200, "the refresh token still works after withdrawal")
         try:
-            content_type, set_jwt = sink.events.get(timeout=ctx.config.http_timeout_s)
+            content_type, set_jwt = sink.events.get(timeout=ctx.config.event_wait_s)
         except queue.Empty:
-            fail("no Security Event Token was pushed to the client's consent event endpoint (SPEC §13)")
+            fail(f"no Security Event Token reached the client's consent event endpoint within "
+                 f"{ctx.config.event_wait_s:.0f} s (SPEC §13; op.toml timing.event_wait_s)")
     _check_set(ctx, spec, content_type, set_jwt, client, record)
 
 

@@ -44,6 +44,8 @@ def broken_config(broken: BrokenOP, tmp_path: Path) -> Path:
     return write_op_toml(tmp_path / "op.toml", {
         "issuer": broken.issuer,
         "user": {"username": USERNAME, "password": PASSWORD},
+        # The double pushes SETs before answering the withdrawal: no need to wait long.
+        "timing": {"event_wait_s": 1},
     })
 
 

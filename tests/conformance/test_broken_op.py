@@ -1,4 +1,4 @@
-"""Proof that each security test can fail.
+"""Proof that each security (and consent) test can fail.
 
 The broken provider passes the security plan with no fault switched on; with one fault on,
 only the test aimed at that fault is run (``--plan <id>``) and it must turn FAILED (WARNING
@@ -40,6 +40,11 @@ FAULT_TO_TEST: dict[str, tuple[str, str]] = {
     "assertion_hs256_public_key": ("rfc8725-client-assertion-hs256-public-key", "failed"),
     "login_page_framable": ("rfc9700-clickjacking-login", "failed"),
     "logout_open_redirect": ("rfc9700-logout-open-redirect", "failed"),
+    "consent_receipt_wrong_typ": ("consent-receipt-in-token-response", "failed"),
+    "consent_unticked_claim_released": ("consent-unticked-claims-never-leak", "failed"),
+    "consent_withdrawal_keeps_tokens": ("consent-withdrawal-revokes-tokens", "failed"),
+    "consent_event_not_pushed": ("consent-withdrawal-revokes-tokens", "failed"),
+    "consent_export_chain_broken": ("consent-ledger-export-validates", "failed"),
 }
 EXPIRY_WAIT_S = 1.0
 
@@ -47,7 +52,7 @@ EXPIRY_WAIT_S = 1.0
 def _run(config: Path, plan: str, tmp_path: Path, lifetime: float | None = None) -> tuple[int, dict]:
     if lifetime is not None:
         data = tomllib.loads(config.read_text())
-        data["timing"] = {"code_lifetime_s": lifetime}
+        data.setdefault("timing", {})["code_lifetime_s"] = lifetime
         config.write_bytes(tomli_w.dumps(data).encode())
     report = tmp_path / "report.json"
     status = main(["run", "--config", str(config), "--plan", plan, "--report-json", str(report),
@@ -55,17 +60,17 @@ def _run(config: Path, plan: str, tmp_path: Path, lifetime: float | None = None)
     return status, json.loads(report.read_text())
 
 
-def test_every_fault_has_a_test_and_every_security_test_a_fault() -> None:
+def test_every_fault_has_a_test_and_every_security_and_consent_test_a_fault() -> None:
     assert set(FAULT_TO_TEST) == set(FAULTS)
-    security_ids = {t.id for t in all_tests() if t.plan == "security"}
+    security_ids = {t.id for t in all_tests() if t.plan in {"security", "consent"}}
     covered = {test_id for test_id, _ in FAULT_TO_TEST.values()}
     assert security_ids <= covered, f"security tests without a fault: {security_ids - covered}"
 
 
-def test_double_without_faults_passes_security_plan(broken: BrokenOP, broken_config: Path,
-                                                    tmp_path: Path) -> None:
+def test_double_without_faults_passes_security_and_consent_plans(broken: BrokenOP, broken_config: Path,
+                                                                 tmp_path: Path) -> None:
     broken.set_fault(None)
-    status, report = _run(broken_config, "security,oidcc-codereuse", tmp_path)
+    status, report = _run(broken_config, "security,consent,oidcc-codereuse", tmp_path)
     verdicts = {r["id"]: (r["status"], r["message"]) for r in report["results"]}
     assert status == 0, verdicts
     expired = verdicts.pop("rfc9700-code-expired")

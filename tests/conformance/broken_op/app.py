@@ -9,6 +9,7 @@ it is a test double, not a provider anyone should deploy.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -20,10 +21,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+import requests
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, Response, jsonify, redirect, request
 from markupsafe import escape
+
+import consent_spec
+from tests.conformance.broken_op import consent as consent_docs
 
 FAULTS: dict[str, str] = {
     "code_reusable": "a redeemed authorization code can be redeemed again",
@@ -45,7 +50,14 @@ FAULTS: dict[str, str] = {
     "assertion_hs256_public_key": "HS256 client assertions keyed with the client's public key are accepted",
     "login_page_framable": "the login page sends no anti-framing headers",
     "logout_open_redirect": "end_session redirects to any post_logout_redirect_uri",
+    "consent_receipt_wrong_typ": "consent receipts are signed with typ JWT instead of consent-receipt+jwt",
+    "consent_unticked_claim_released": "claims the person unticked are released anyway",
+    "consent_withdrawal_keeps_tokens": "withdrawing consent leaves the issued tokens working",
+    "consent_event_not_pushed": "no consent-withdrawn SET is pushed to the RP",
+    "consent_export_chain_broken": "the exported ledger's hash chain does not verify",
 }
+SCOPE_CLAIMS = {"email": ["email", "email_verified"], "profile": ["name"]}
+"""Claims each scope asks for, as recorded in consent records."""
 
 USERNAME = "bob@example.com"
 PASSWORD = "broken-but-honest"
@@ -59,6 +71,7 @@ class Client:
     auth_method: str = "client_secret_basic"
     post_logout_redirect_uris: list[str] = field(default_factory=list)
     jwks: dict[str, Any] | None = None
+    consent_event_endpoint: str | None = None
 
 
 @dataclass
@@ -73,6 +86,10 @@ class State:
     revoked_families: set[str] = field(default_factory=set)
     seen_jti: set[str] = field(default_factory=set)
     code_lifetime_s: float = 60.0
+    ledgers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    receipts: dict[str, list[str]] = field(default_factory=dict)
+    consents: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    revoked_records: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -88,6 +105,9 @@ def create_app(issuer: str) -> Flask:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())),
                   "kid": "double-rs256", "alg": "RS256", "use": "sig"}
+    receipt_key = ec.generate_private_key(ec.SECP256R1())
+    receipt_jwk = {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(receipt_key.public_key())),
+                   "kid": "double-es256", "alg": "ES256", "use": "sig"}
 
     def fault(name: str) -> bool:
         return name in state.faults
@@ -141,6 +161,9 @@ def create_app(issuer: str) -> Flask:
                                                       "private_key_jwt", "none"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
+            "consent_receipts_supported": True,
+            "consent_withdrawal_endpoint": f"{issuer}/consent/withdraw",
+            "consent_export_endpoint": f"{issuer}/consent/export",
         }
         if fault("iss_not_advertised"):
             del meta["authorization_response_iss_parameter_supported"]
@@ -148,7 +171,7 @@ def create_app(issuer: str) -> Flask:
 
     @app.get("/jwks")
     def jwks() -> Response:
-        return jsonify({"keys": [public_jwk]})
+        return jsonify({"keys": [public_jwk, receipt_jwk]})
 
     @app.post("/register")
     def register() -> tuple[Response, int]:
@@ -159,7 +182,7 @@ def create_app(issuer: str) -> Flask:
         method = body.get("token_endpoint_auth_method", "client_secret_basic")
         client = Client(client_id=secrets.token_hex(8), redirect_uris=uris, auth_method=method,
                         post_logout_redirect_uris=body.get("post_logout_redirect_uris", []),
-                        jwks=body.get("jwks"))
+                        jwks=body.get("jwks"), consent_event_endpoint=body.get("consent_event_endpoint"))
         if method in {"client_secret_basic", "client_secret_post"}:
             client.secret = secrets.token_urlsafe(24)
         state.clients[client.client_id] = client
@@ -189,7 +212,44 @@ def create_app(issuer: str) -> Flask:
             return page(f'<form method="post" action="/login"><input type="hidden" name="pending" value="{pending_id}">'
                         '<input type="text" name="username"><input type="password" name="password">'
                         '<button type="submit">Sign in</button></form>')
-        return finish(req, current)
+        return consent_or_finish(req, current)
+
+    def requested_claims(req: dict[str, Any]) -> list[str]:
+        return [c for scope in req.get("scope", "").split() for c in SCOPE_CLAIMS.get(scope, [])]
+
+    def consent_or_finish(req: dict[str, Any], current: dict[str, Any]) -> Response:
+        """Ask for consent when new claims are requested or prompt=consent says so."""
+        claims = requested_claims(req)
+        earlier = state.consents.get((current["sub"], req["client_id"]))
+        covered = earlier is not None and set(claims) <= set(earlier["request"]["claims"])
+        if not ("consent" in req.get("prompt", "").split() or (claims and not covered)):
+            return finish(req, current, earlier)
+        pending_id = secrets.token_urlsafe(16)
+        state.pending[pending_id] = req
+        boxes = "".join(f'<label><input type="checkbox" name="claims" value="{c}" checked>{c}</label>'
+                        for c in claims)
+        return page(f'<form method="post" action="/consent"><input type="hidden" name="pending" '
+                    f'value="{pending_id}">{boxes}<button name="decision" value="approve">Allow</button>'
+                    '<button name="decision" value="deny">Deny</button></form>')
+
+    @app.post("/consent")
+    def consent() -> Response:
+        req = state.pending.pop(request.form.get("pending", ""), None)
+        current = session()
+        if req is None or current is None:
+            return page("<p>unknown consent request</p>")
+        if request.form.get("decision") != "approve":
+            return error_redirect(req, "access_denied")
+        claims = requested_claims(req)
+        record = None
+        if claims:
+            granted = [c for c in request.form.getlist("claims") if c in claims]
+            ledger = state.ledgers.setdefault(current["sub"], [])
+            record = consent_docs.new_record(subject=current["sub"], client_id=req["client_id"],
+                                             requested=claims, granted=granted, ledger=ledger)
+            ledger.append(record)
+            state.consents[(current["sub"], req["client_id"])] = record
+        return finish(req, current, record)
 
     @app.post("/login")
     def login() -> Response:
@@ -200,14 +260,36 @@ def create_app(issuer: str) -> Flask:
             return page("<p>wrong password</p>")
         sid = secrets.token_urlsafe(16)
         state.sessions[sid] = {"sub": "bob", "auth_time": int(time.time())}
-        response = finish(req, state.sessions[sid])
+        response = consent_after_login(req, state.sessions[sid])
         response.set_cookie("double_sid", sid, httponly=True)
         return response
 
-    def finish(req: dict[str, Any], current: dict[str, Any]) -> Response:
+    def consent_after_login(req: dict[str, Any], current: dict[str, Any]) -> Response:
+        """Right after login the browser does not hold the session cookie yet: the consent
+        decision is taken on the next request, /consent-page, which has it."""
+        claims = requested_claims(req)
+        if claims or "consent" in req.get("prompt", "").split():
+            pending_id = secrets.token_urlsafe(16)
+            state.pending[pending_id] = req
+            return redirect(f"/consent-page?pending={pending_id}", code=303)
+        return finish(req, current, None)
+
+    @app.get("/consent-page")
+    def consent_page() -> Response:
+        req = state.pending.pop(request.args.get("pending", ""), None)
+        current = session()
+        if req is None or current is None:
+            return page("<p>unknown consent request</p>")
+        return consent_or_finish(req, current)
+
+    def finish(req: dict[str, Any], current: dict[str, Any], record: dict[str, Any] | None) -> Response:
         code = secrets.token_urlsafe(24)
+        claims = requested_claims(req)
+        released = claims if fault("consent_unticked_claim_released") else (
+            [c for c in claims if record and c in record["granted"]])
         state.codes[code] = {"req": req, "sub": current["sub"], "auth_time": current["auth_time"],
-                             "issued": time.time(), "used": False, "family": secrets.token_hex(8)}
+                             "issued": time.time(), "used": False, "family": secrets.token_hex(8),
+                             "record": record, "released": released}
         return respond(req, {"code": code, "state": req.get("state", ""), "iss": issuer})
 
     def authenticate_client() -> Client | None:
@@ -264,9 +346,12 @@ def create_app(issuer: str) -> Flask:
         return jsonify({"error": error}), status
 
     def issue(client: Client, sub: str, scope: str, family: str, nonce: str | None,
-              auth_time: int) -> dict[str, Any]:
+              auth_time: int, record: dict[str, Any] | None = None,
+              released: list[str] | None = None) -> dict[str, Any]:
         access = secrets.token_urlsafe(24)
-        state.access_tokens[access] = {"sub": sub, "family": family, "scope": scope}
+        record_id = record["record_id"] if record else None
+        state.access_tokens[access] = {"sub": sub, "family": family, "scope": scope,
+                                       "released": released or [], "record_id": record_id}
         now = int(time.time())
         claims = {"iss": issuer, "sub": sub, "aud": client.client_id, "iat": now, "exp": now + 300,
                   "auth_time": auth_time}
@@ -277,8 +362,14 @@ def create_app(issuer: str) -> Flask:
         if "offline_access" in scope.split():
             refresh = secrets.token_urlsafe(24)
             state.refresh_tokens[refresh] = {"client_id": client.client_id, "sub": sub, "scope": scope,
-                                             "family": family, "used": False, "auth_time": auth_time}
+                                             "family": family, "used": False, "auth_time": auth_time,
+                                             "record": record, "released": released or []}
             out["refresh_token"] = refresh
+        if record is not None:
+            typ = "JWT" if fault("consent_receipt_wrong_typ") else "consent-receipt+jwt"
+            out["consent_receipt"] = consent_docs.receipt(record, issuer=issuer, client_id=client.client_id,
+                                                          key=receipt_key, kid="double-es256", typ=typ)
+            state.receipts.setdefault(sub, []).append(out["consent_receipt"])
         return out
 
     @app.post("/token")
@@ -324,7 +415,7 @@ def create_app(issuer: str) -> Flask:
         elif verifier and not fault("pkce_downgrade"):
             return token_error("invalid_grant")
         return jsonify(issue(client, record["sub"], req.get("scope", "openid"), record["family"],
-                             req.get("nonce"), record["auth_time"]))
+                             req.get("nonce"), record["auth_time"], record["record"], record["released"]))
 
     def refresh_grant(client: Client) -> Any:
         with state.lock:
@@ -333,12 +424,15 @@ def create_app(issuer: str) -> Flask:
                 return token_error("invalid_grant")
             if record["family"] in state.revoked_families:
                 return token_error("invalid_grant")
+            if record["record"] and record["record"]["record_id"] in state.revoked_records:
+                return token_error("invalid_grant")
             if record["used"] and not fault("refresh_reuse_not_detected"):
                 state.revoked_families.add(record["family"])
                 return token_error("invalid_grant")
             rotate = not fault("refresh_not_rotated")
             record["used"] = rotate
-        out = issue(client, record["sub"], record["scope"], record["family"], None, record["auth_time"])
+        out = issue(client, record["sub"], record["scope"], record["family"], None, record["auth_time"],
+                    record["record"], record["released"])
         if not rotate:
             state.refresh_tokens.pop(out["refresh_token"], None)
             out["refresh_token"] = request.form["refresh_token"]
@@ -349,12 +443,53 @@ def create_app(issuer: str) -> Flask:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else request.form.get("access_token", "")
         record = state.access_tokens.get(token)
-        if record is None or record["family"] in state.revoked_families:
+        if (record is None or record["family"] in state.revoked_families
+                or record["record_id"] in state.revoked_records):
             return Response("", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        info = {"sub": record["sub"]}
-        if "email" in record["scope"].split():
-            info.update(email=USERNAME, email_verified=True)
+        info: dict[str, Any] = {"sub": record["sub"]}
+        if "email" in record["released"]:
+            info["email"] = USERNAME
+        if "email_verified" in record["released"]:
+            info["email_verified"] = True
+        if "name" in record["released"]:
+            info["name"] = "Bob Broken"
         return jsonify(info)
+
+    @app.post("/consent/withdraw")
+    def withdraw() -> Any:
+        current = session()
+        document = request.get_json(silent=True)
+        if current is None:
+            return jsonify({"error": "login_required"}), 401
+        if not isinstance(document, dict) or consent_spec.validate(document, "withdrawal"):
+            return jsonify({"error": "invalid_request"}), 400
+        ledger = state.ledgers.get(current["sub"], [])
+        previous = next((r for r in ledger if r["record_id"] == document["record_id"]), None)
+        if previous is None:
+            return jsonify({"error": "invalid_request"}), 404
+        new = consent_docs.withdrawn_record(previous, document["withdrawal_id"], ledger)
+        ledger.append(new)
+        state.consents.pop((current["sub"], document["client_id"]), None)
+        if not fault("consent_withdrawal_keeps_tokens"):
+            state.revoked_records.add(previous["record_id"])
+        client = state.clients.get(document["client_id"])
+        if client and client.consent_event_endpoint and not fault("consent_event_not_pushed"):
+            token = consent_docs.withdrawal_event(previous, new, issuer=issuer, client_id=client.client_id,
+                                                  key=receipt_key, kid="double-es256")
+            requests.post(client.consent_event_endpoint, data=token, timeout=10,
+                          headers={"Content-Type": "application/secevent+jwt"})
+        return jsonify({"record_id": new["record_id"]}), 200
+
+    @app.get("/consent/export")
+    def export() -> Any:
+        current = session()
+        if current is None:
+            return jsonify({"error": "login_required"}), 401
+        ledger = copy.deepcopy(state.ledgers.get(current["sub"], []))
+        if fault("consent_export_chain_broken") and ledger:
+            ledger[0]["decided_at"] = "2000-01-01T00:00:00Z"
+        return jsonify(consent_docs.export(ledger, state.receipts.get(current["sub"], []), issuer=issuer,
+                                           profile={"email": USERNAME, "name": "Bob Broken"}))
 
     @app.get("/logout")
     def logout() -> Response:
