@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,9 +43,26 @@ def encrypt_private_key(pem: bytes, secret_key: str, kid: str) -> bytes:
     return nonce + AESGCM(_wrapping_key(secret_key)).encrypt(nonce, pem, kid.encode())
 
 
+class KeyDecryptionError(RuntimeError):
+    """A stored private key cannot be decrypted: PORTA_SECRET_KEY is not the one it was made with."""
+
+
 def decrypt_private_key(blob: bytes, secret_key: str, kid: str) -> bytes:
     """Reverse of :func:`encrypt_private_key`; fails loudly with the wrong secret."""
-    return AESGCM(_wrapping_key(secret_key)).decrypt(blob[:12], blob[12:], kid.encode())
+    try:
+        return AESGCM(_wrapping_key(secret_key)).decrypt(blob[:12], blob[12:], kid.encode())
+    except InvalidTag as exc:
+        raise KeyDecryptionError(
+            f"signing key {kid} cannot be decrypted with this PORTA_SECRET_KEY: the keys in "
+            "this database were encrypted under another secret. Start Porta with the "
+            "SECRET_KEY the keys were created with."
+        ) from exc
+
+
+def check_secret(store: Store, secret_key: str) -> None:
+    """Raise :class:`KeyDecryptionError` unless every published key decrypts with ``secret_key``."""
+    for key in store.list_keys():
+        decrypt_private_key(key.private_key_encrypted, secret_key, key.kid)
 
 
 def _thumbprint(public_jwk: dict[str, Any]) -> str:
@@ -84,7 +102,12 @@ def generate_key(alg: str, secret_key: str) -> SigningKey:
 
 
 def ensure_keys(store: Store, secret_key: str) -> None:
-    """Generate an active key for every algorithm that has none (first start)."""
+    """Generate an active key for every algorithm that has none (first start).
+
+    Refuses a ``secret_key`` that cannot decrypt the keys already stored, so a
+    misconfigured start fails at once instead of on every request.
+    """
+    check_secret(store, secret_key)
     active = {key.alg for key in store.list_keys() if key.active}
     for alg in ALGORITHMS:
         if alg not in active:
@@ -92,7 +115,12 @@ def ensure_keys(store: Store, secret_key: str) -> None:
 
 
 def rotate_keys(store: Store, secret_key: str) -> list[SigningKey]:
-    """Add a new active key for every algorithm; old keys keep verifying."""
+    """Add a new active key for every algorithm; old keys keep verifying.
+
+    With the wrong ``secret_key`` nothing is added: keys encrypted under two
+    different secrets would leave the provider unable to load its key ring.
+    """
+    check_secret(store, secret_key)
     fresh = [generate_key(alg, secret_key) for alg in ALGORITHMS]
     for key in fresh:
         store.add_key(key)
