@@ -1,0 +1,86 @@
+"""Print the README's results table: every conformance test against Porta and node-oidc-provider.
+
+::
+
+    python -m tests.conformance.results_table                 # start both providers, run, print
+    python -m tests.conformance.results_table porta.json node.json   # from saved JSON reports
+
+The run uses the same deployments as the CI tests (tests/conformance/porta_launcher.py and
+tests/interop/node_op), the form driver, and Porta's expected-failures list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SYMBOL = {"passed": "pass", "failed": "**FAIL**", "warning": "warn", "skipped": "skip"}
+
+
+def table(porta: dict[str, Any], node: dict[str, Any]) -> str:
+    """Markdown: one row per test id, the two verdicts side by side, then the totals."""
+    from conformance_tests.registry import all_tests
+
+    by_id = {"porta": {r["id"]: r for r in porta["results"]}, "node": {r["id"]: r for r in node["results"]}}
+    lines = ["| plan | test | spec | level | Porta | node-oidc-provider 9.13.3 |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for test in all_tests():
+        cells = []
+        for name in ("porta", "node"):
+            result = by_id[name].get(test.id)
+            cell = SYMBOL[result["status"]] if result else "–"
+            if result and result.get("expected_failure"):
+                cell += " (known)"
+            cells.append(cell)
+        level = "required" if test.required else "recommended"
+        lines.append(f"| {test.plan} | `{test.id}` | {test.spec} | {level} | {cells[0]} | {cells[1]} |")
+    for name, report in (("Porta", porta), ("node-oidc-provider", node)):
+        s = report["summary"]
+        lines.append(f"\n{name}: {s['passed']} passed, {s['failed']} failed, {s['warnings']} warnings, "
+                     f"{s['skipped']} skipped.")
+    return "\n".join(lines)
+
+
+def _run_both(workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    from conformance_tests.cli import main
+    from tests.conformance.conftest import write_op_toml
+    from tests.conformance.porta_launcher import porta_op
+    from tests.conformance.test_node_op import NATIVE, RP, node_op_toml
+    from tests.interop.node_op.launcher import node_op
+
+    reports = {}
+    with porta_op(workdir / "porta") as op:
+        config = write_op_toml(workdir / "porta.toml", op.op_toml)
+        main(["run", "--config", str(config), "--no-colour", "--report-json", str(workdir / "porta.json"),
+              "--expected-failures", str(Path(__file__).with_name("porta_expected_failures.txt"))])
+    with node_op(clients=[RP, NATIVE]) as issuer:
+        config = write_op_toml(workdir / "node.toml", node_op_toml(issuer))
+        main(["run", "--config", str(config), "--no-colour", "--report-json", str(workdir / "node.json")])
+    for name in ("porta", "node"):
+        reports[name] = json.loads((workdir / f"{name}.json").read_text())
+    return reports["porta"], reports["node"]
+
+
+def main() -> None:
+    """Entry point: print the Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("reports", nargs="*", metavar="REPORT_JSON", help="porta.json node.json")
+    args = parser.parse_args()
+    if args.reports:
+        porta, node = (json.loads(Path(p).read_text()) for p in args.reports)
+    else:
+        with tempfile.TemporaryDirectory() as workdir:
+            porta, node = _run_both(Path(workdir))
+    print(table(porta, node))
+
+
+if __name__ == "__main__":
+    main()
