@@ -109,7 +109,8 @@ def to_kantara(record: dict[str, Any]) -> dict[str, Any]:
     sensitivity ``high`` or ``special-category`` make ``sensitive`` true and are listed
     in ``spiCat``.
 
-    Raises ``ValueError`` when ``record`` is not a valid consent record, or when it
+    Raises ``ValueError`` when ``record`` is not a valid consent record, when the
+    relying party declared no policy URL or contact (both required by Kantara), or when it
     grants nothing (a Kantara receipt documents consent given, so refusals and
     withdrawals have no Kantara form).
     """
@@ -120,6 +121,12 @@ def to_kantara(record: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"a record in state {record['state']!r} grants no claim and has no Kantara receipt form")
     request = record["request"]
     relying_party = request["relying_party"]
+    missing = [m for m in ("policy_url", "contact") if m not in relying_party]
+    if missing:
+        raise ValueError(
+            "Kantara CR 1.1 requires the controller's " + " and ".join(missing)
+            + ", which this relying party did not declare"
+        )
     consent_type = record["consent_type"].upper()
 
     by_purpose: dict[str, list[str]] = {}
