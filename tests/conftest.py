@@ -221,16 +221,25 @@ def login(http, response, email: str = "alice@example.org", password: str = PASS
     return http.post("/login", data=form)
 
 
-def consent(http, response, decision: str = "approve"):
-    """Follow a redirect to the consent page and submit the decision."""
+def offered_claims(html: str) -> list[str]:
+    """The claim checkboxes of a consent page that are ticked as it is shown."""
+    return re.findall(r'name="claim" value="([^"]+)" checked', html)
+
+
+def consent(http, response, decision: str = "approve", untick: tuple[str, ...] = ()):
+    """Follow a redirect to the consent page and submit it as a person would.
+
+    The boxes ticked by default are sent, less those named in ``untick``.
+    """
     assert response.status_code == 303, response.get_data(as_text=True)
     location = response.headers["Location"]
     assert location.startswith("/consent"), location
-    page = http.get(location)
+    html = http.get(location).get_data(as_text=True)
     form = {
-        "csrf_token": csrf_from(page.get_data(as_text=True)),
+        "csrf_token": csrf_from(html),
         "interaction": interaction_from(location),
         "decision": decision,
+        "claim": [c for c in offered_claims(html) if c not in untick],
     }
     return http.post("/consent", data=form)
 

@@ -144,5 +144,6 @@ def browser_login(session: requests.Session, authorization_url: str, email: str,
             response = session.post(urljoin(page_url, "/login"), data=form, allow_redirects=False, timeout=30)
         else:
             form["decision"] = "approve"
+            form["claim"] = re.findall(r'name="claim" value="([^"]+)" checked', page.text)
             response = session.post(urljoin(page_url, "/consent"), data=form, allow_redirects=False, timeout=10)
     raise AssertionError("too many redirects")

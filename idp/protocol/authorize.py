@@ -22,6 +22,8 @@ from urllib.parse import urlencode, urlsplit
 
 import jwt
 
+from idp.consent import decisions
+from idp.consent.requests import build_request, claims_requested
 from idp.protocol import pkce
 from idp.protocol.claims import parse_claims_request, requested_claim_names
 from idp.protocol.clients import is_public
@@ -80,6 +82,8 @@ class AuthorizationRequest:
     acr_values: str | None = None
     # Set once the person has logged in during this very interaction (prompt=login).
     fresh_login: bool = False
+    # The consent-request document (consent_spec §4) for the claims asked, or None.
+    consent_request: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable form."""
@@ -265,6 +269,9 @@ def validate_authorization_request(
             ui_locales=params.get("ui_locales"),
             acr_values=params.get("acr_values"),
         )
+        names, essential = claims_requested(request.scopes, request.claims)
+        if names:
+            request.consent_request = build_request(client, names, essential, now=now())
     except OAuthError as error:
         raise fail(error) from error
     return client, request
@@ -278,10 +285,14 @@ def _login_is_fresh_enough(request: AuthorizationRequest, login: LoginState) -> 
 
 
 def _consent_is_remembered(ctx: Context, request: AuthorizationRequest, user: User) -> bool:
+    """Scope-level approval remembered, and every asked claim decided by an active record."""
     remembered = ctx.store.get_consent(user.id, request.client_id)
-    if remembered is None:
+    if remembered is None or not set(request.consent_items()) <= set(remembered.scopes):
         return False
-    return set(request.consent_items()) <= set(remembered.scopes)
+    if request.consent_request is None:
+        return True
+    record = decisions.current(ctx, user.id, request.client_id)
+    return decisions.covers(record, list(request.consent_request["claims"]))
 
 
 def next_step(
@@ -334,10 +345,23 @@ def next_step(
 
 
 def issue_code(
-    ctx: Context, client: Client, request: AuthorizationRequest, login: LoginState
+    ctx: Context,
+    client: Client,
+    request: AuthorizationRequest,
+    login: LoginState,
+    decision: decisions.Decision | None = None,
 ) -> dict[str, str]:
-    """Create the grant and its single-use code; returns the response parameters."""
+    """Create the grant and its single-use code; returns the response parameters.
+
+    The grant may release only the claims of the consent record it is issued
+    under: the decision just taken, or the active record remembered for this RP.
+    """
+    record = decision.record if decision is not None else None
+    if record is None and request.consent_request is not None:
+        record = decisions.current(ctx, login.user.id, client.client_id)
     grant = ctx.store.create_grant(
+        consent_record_id=record.record_id if record is not None else None,
+        granted_claims=decisions.released_claims(record),
         user_id=login.user.id,
         client_id=client.client_id,
         scope=" ".join(request.scopes),

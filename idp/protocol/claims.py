@@ -98,9 +98,16 @@ def release(
     claims_part: dict[str, Any] | None,
     *,
     include_scope_claims: bool = True,
+    allowed: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The claim values to release: present in the profile, requested, and matching filters."""
+    """The claim values to release: requested, consented (``allowed``), present, matching filters.
+
+    ``allowed`` is the set of claims the person's consent record grants; a claim
+    outside it is never released, whatever the request asked (consent_spec §9).
+    """
     names = requested_claim_names(scopes if include_scope_claims else [], claims_part)
+    if allowed is not None:
+        names = [name for name in names if name in allowed]
     released: dict[str, Any] = {}
     for name in names:
         value = profile_value(user, name)

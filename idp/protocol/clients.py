@@ -85,6 +85,15 @@ def _check_redirect_uri(uri: str, application_type: str, field: str) -> None:
     )
 
 
+def check_push_endpoint(uri: str, field: str) -> None:
+    """An endpoint Porta POSTs to (events, back-channel logout): https, or http on loopback."""
+    parts = urlsplit(uri)
+    if parts.fragment or not parts.hostname:
+        raise InvalidClientMetadataError(f"{field}: must be an absolute URL without fragment")
+    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
+        raise InvalidClientMetadataError(f"{field}: must use https (http only on loopback)")
+
+
 def validate_metadata(raw: Any) -> dict[str, Any]:
     """Validate client metadata and fill defaults; raises with a description naming the field."""
     if not isinstance(raw, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import consent_spec
 from idp.protocol.authorize import PROMPT_VALUES, RESPONSE_MODES, SUPPORTED_SCOPES
 from idp.protocol.claims import PROTOCOL_CLAIMS, STANDARD_CLAIMS
 from idp.protocol.clients import ASSERTION_ALGS, AUTH_METHODS
@@ -43,4 +44,8 @@ def provider_metadata(config: dict[str, Any]) -> dict[str, Any]:
         "backchannel_logout_supported": False,
         "ui_locales_supported": ["en"],
         "access_token_signing_alg_values_supported": [config["ACCESS_TOKEN_SIGNING_ALG"]],
+        # Porta's consent profile (consent_spec): receipts in token responses, consent events.
+        "consent_receipts_supported": True,
+        "consent_spec_version": consent_spec.SPEC_VERSION,
+        "consent_receipt_signing_alg_values_supported": ["ES256"],
     }

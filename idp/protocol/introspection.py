@@ -45,6 +45,10 @@ def introspect(ctx: Context, client: Client, token: str | None, hint: str | None
         claims, _record = verify_access_token(ctx, token)
     except InvalidTokenError:
         return dict(INACTIVE)
+    if _record.grant_id is not None:
+        grant = ctx.store.get_grant(_record.grant_id)
+        if grant is not None and grant.user_id:
+            ctx.store.record_disclosure(grant.user_id, client.client_id, "introspection", ["sub"])
     body: dict[str, Any] = {"active": True, "token_type": "Bearer"}
     for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time"):
         if name in claims:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.protocol.clients import create_client, validate_metadata
+from idp.consent.requests import validate_registration
+from idp.protocol.clients import check_push_endpoint, create_client, validate_metadata
 from idp.protocol.context import PATHS, Context
 from idp.protocol.errors import (
     InvalidClientMetadataError,
@@ -78,6 +79,10 @@ def prepare_metadata(ctx: Context, raw: Any) -> dict[str, Any]:
     """Validate metadata for registration or update."""
     metadata = validate_metadata(raw)
     _check_subject_type(ctx, metadata)
+    for member in ("consent_event_endpoint", "backchannel_logout_uri"):
+        if member in metadata:
+            check_push_endpoint(metadata[member], member)
+    validate_registration("registering", metadata)
     return metadata
 
 

@@ -88,6 +88,12 @@ def _issue(
         response["id_token"] = mint_id_token(
             ctx, client, user, grant, nonce=nonce, access_token=access_token
         )
+    if grant.consent_record_id is not None:
+        record = ctx.store.get_consent_record(grant.consent_record_id)
+        if record is not None:
+            # The signed receipt of the consent this grant was issued under (consent_spec §7),
+            # an extension parameter as RFC 6749 §5.1 allows.
+            response["consent_receipt"] = record.receipt
     if "offline_access" in scopes and "refresh_token" in client.metadata_.get("grant_types", []):
         refresh_token = random_token(32)
         ctx.store.create_refresh_token(

@@ -87,9 +87,16 @@ def mint_id_token(
         claims["at_hash"] = left_half_hash(access_token, alg)
     scopes = grant.scope.split()
     requested = (grant.claims or {}).get("id_token")
-    released = release(user, scopes, requested, include_scope_claims=access_token is None)
+    released = release(
+        user,
+        scopes,
+        requested,
+        include_scope_claims=access_token is None,
+        allowed=grant.granted_claims if grant.granted_claims is not None else [],
+    )
     for name, value in released.items():
         claims.setdefault(name, value)
+    ctx.store.record_disclosure(user.id, client.client_id, "id_token", ["sub", *released])
     return ctx.keys.sign(claims, alg, typ="JWT")
 
 

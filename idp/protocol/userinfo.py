@@ -41,6 +41,8 @@ def userinfo(ctx: Context, token: str) -> dict[str, Any]:
     user = ctx.store.get_user(grant.user_id or "")
     if user is None:
         raise InvalidTokenError("the person behind this token no longer exists")
-    body = release(user, scopes, (grant.claims or {}).get("userinfo"))
+    allowed = grant.granted_claims if grant.granted_claims is not None else []
+    body = release(user, scopes, (grant.claims or {}).get("userinfo"), allowed=allowed)
+    ctx.store.record_disclosure(user.id, grant.client_id, "userinfo", ["sub", *body])
     body["sub"] = claims["sub"]
     return body

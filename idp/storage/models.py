@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -147,6 +148,10 @@ class Grant(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The consent record this grant was issued under, and the claims it may release
+    # (None: no per-claim consent applies, e.g. grants older than the ledger).
+    consent_record_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    granted_claims: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
 
 class AuthorizationCode(Base):
@@ -210,6 +215,66 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     kind: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict] = mapped_column(JSON)
+
+
+class ConsentRecord(Base):
+    """One entry of a person's consent ledger (consent_spec SPEC.md §5, §8): append-only.
+
+    ``document`` is the consent-record exactly as hashed; ``entry_hash`` is
+    chain_hash(document, previous_hash). ``user_id`` is cleared, not the row,
+    when an account is deleted, so the chain of hashes survives.
+    """
+
+    __tablename__ = "consent_records"
+    __table_args__ = (UniqueConstraint("user_id", "sequence", name="uq_consent_user_sequence"),)
+
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    document: Mapped[dict] = mapped_column(JSON)
+    receipt: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+
+
+class Disclosure(Base):
+    """Each time a relying party received claims: which, when, and through which channel."""
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str] = mapped_column(String(32))
+    claims: Mapped[list] = mapped_column(JSON)
+
+
+class EventOutbox(Base):
+    """A Security Event Token waiting for push delivery (RFC 8935), retried with backoff."""
+
+    __tablename__ = "event_outbox"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    endpoint: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(Text)
+    event_type: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 Index("ix_codes_grant", AuthorizationCode.grant_id)

@@ -22,6 +22,8 @@ from idp.storage.models import (
     AuthorizationCode,
     Client,
     ConsentGrant,
+    ConsentRecord,
+    Disclosure,
     Grant,
     Interaction,
     LoginSession,
@@ -244,6 +246,14 @@ class Store:
             row.scopes = sorted(set(row.scopes) | set(scopes))
             row.granted_at = _now()
 
+    def forget_consent(self, user_id: str, client_id: str) -> None:
+        """Forget a remembered approval (after withdrawal or expiry the person is asked again)."""
+        self.session.execute(
+            delete(ConsentGrant).where(
+                ConsentGrant.user_id == user_id, ConsentGrant.client_id == client_id
+            )
+        )
+
     # -- grants, codes, tokens ------------------------------------------------------
     def create_grant(self, **fields: Any) -> Grant:
         """Start a token family."""
@@ -341,6 +351,28 @@ class Store:
         except IntegrityError:
             return False
         return True
+
+    # -- consent ledger and disclosures ------------------------------------------------
+    def get_consent_record(self, record_id: str) -> ConsentRecord | None:
+        """A ledger entry by record_id."""
+        return self.session.get(ConsentRecord, record_id)
+
+    def record_disclosure(
+        self, user_id: str, client_id: str, channel: str, claims: list[str]
+    ) -> None:
+        """Log that a relying party received these claims through ``channel``."""
+        self.session.add(
+            Disclosure(
+                user_id=user_id, client_id=client_id, at=_now(), channel=channel, claims=claims
+            )
+        )
+
+    def disclosures(self, user_id: str, client_id: str | None = None) -> list[Disclosure]:
+        """A person's disclosure log, newest first."""
+        query = select(Disclosure).where(Disclosure.user_id == user_id)
+        if client_id is not None:
+            query = query.where(Disclosure.client_id == client_id)
+        return list(self.session.scalars(query.order_by(Disclosure.id.desc())))
 
     # -- audit ----------------------------------------------------------------------
     def audit(self, kind: str, **detail: Any) -> None:

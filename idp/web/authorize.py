@@ -7,8 +7,9 @@ import secrets
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
 from idp.accounts import authenticate
+from idp.consent import decisions
 from idp.protocol import authorize as authz
-from idp.protocol.claims import SCOPE_CLAIMS, profile_value, requested_claim_names
+from idp.protocol.claims import profile_value
 from idp.protocol.errors import AccessDeniedError, BadRedirectError, OAuthError
 from idp.protocol.tokens import subject
 from idp.protocol.util import later, now
@@ -23,13 +24,26 @@ from idp.web.common import (
 
 bp = Blueprint("authorize", __name__)
 
-SCOPE_DESCRIPTIONS = {
-    "openid": "Confirm who you are (a site-specific identifier)",
-    "profile": "Your basic profile: name, picture, locale",
-    "email": "Your email address",
-    "address": "Your postal address",
-    "phone": "Your phone number",
-    "offline_access": "Stay connected when you are not using the site",
+CLAIM_LABELS = {
+    "name": "Full name",
+    "given_name": "Given name",
+    "family_name": "Family name",
+    "middle_name": "Middle name",
+    "nickname": "Nickname",
+    "preferred_username": "Preferred username",
+    "profile": "Profile page",
+    "picture": "Picture",
+    "website": "Website",
+    "email": "Email address",
+    "email_verified": "Email verified",
+    "gender": "Gender",
+    "birthdate": "Date of birth",
+    "zoneinfo": "Time zone",
+    "locale": "Language and region",
+    "phone_number": "Phone number",
+    "phone_number_verified": "Phone number verified",
+    "address": "Postal address",
+    "updated_at": "Profile last updated",
 }
 
 
@@ -190,28 +204,54 @@ def login_submit() -> Response | tuple[str, int]:
         return _send_error(error)
 
 
+PURPOSE_LABELS = {
+    "service-provision": "to provide the service",
+    "account-management": "to manage your account",
+    "identity-verification": "to verify who you are",
+    "delivery-of-goods": "to deliver goods",
+    "customer-care": "for customer care",
+    "personalisation": "to personalise what you see",
+    "service-optimisation": "to improve the service",
+    "marketing": "for marketing",
+    "advertising": "for advertising",
+    "research-and-development": "for research and development",
+    "fraud-prevention": "to prevent fraud",
+    "security": "for security",
+    "legal-compliance": "to comply with the law",
+}
+RETENTION_FROM = {
+    "collection": "from when it is collected",
+    "end-of-relationship": "after you stop using the site",
+    "withdrawal": "after you withdraw consent",
+}
+
+
+def _display(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(str(v) for v in value.values() if v not in (None, ""))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
 def _consent_rows(auth_request: authz.AuthorizationRequest, user) -> list[dict]:
+    """One row per requested claim: the value that would be shared, purposes, retention."""
     rows = []
-    for scope in auth_request.scopes:
-        values = [
-            (claim, profile_value(user, claim))
-            for claim in SCOPE_CLAIMS.get(scope, ())
-            if profile_value(user, claim) not in (None, "")
-        ]
-        rows.append(
-            {"scope": scope, "label": SCOPE_DESCRIPTIONS.get(scope, scope), "values": values}
-        )
-    extra = []
-    for member in ("userinfo", "id_token"):
-        for name in requested_claim_names([], (auth_request.claims or {}).get(member)):
-            if name not in extra:
-                extra.append(name)
-    for name in extra:
+    request_doc = auth_request.consent_request or {"claims": {}}
+    for name, spec in request_doc["claims"].items():
+        value = profile_value(user, name)
+        retention = spec.get("retention") or {}
         rows.append(
             {
-                "scope": f"claim:{name}",
-                "label": f"The claim {name}",
-                "values": [(name, profile_value(user, name))],
+                "name": name,
+                "label": CLAIM_LABELS.get(name, name),
+                "value": _display(value) or "(not set in your profile)",
+                "essential": spec.get("essential", False),
+                "purposes": [PURPOSE_LABELS.get(p, p) for p in spec["purposes"]],
+                "retention": f"kept {retention.get('duration', '')} {RETENTION_FROM.get(retention.get('from'), '')}".strip(),
+                "shared_with_others": (spec.get("third_party_disclosure") or {}).get(
+                    "disclosed", False
+                ),
             }
         )
     return rows
@@ -226,12 +266,17 @@ def consent() -> Response | tuple[str, int] | str:
     login = current_login()
     if login is None:
         return redirect(url_for("authorize.login", interaction=row.id), code=303)
+    request_doc = auth_request.consent_request or {}
     return render_template(
         "consent.html",
         interaction=row.id,
         client=client,
         user=login.user,
         rows=_consent_rows(auth_request, login.user),
+        party=request_doc.get("relying_party", {}),
+        legal_basis=request_doc.get("legal_basis"),
+        terms=request_doc.get("accepted_terms", []),
+        offline="offline_access" in auth_request.scopes,
     )
 
 
@@ -252,18 +297,37 @@ def consent_submit() -> Response | tuple[str, int]:
         return error_page(
             "Request already handled", "This sign-in request was already completed.", 409
         )
-    if decision == "deny":
-        ctx.store.commit()
+    outcome = None
+    if auth_request.consent_request is not None:
+        try:
+            outcome = decisions.decide(
+                ctx,
+                login.user,
+                client,
+                auth_request.consent_request,
+                request.form.getlist("claim"),
+                approve=decision == "approve",
+            )
+        except decisions.ConsentError as error:
+            ctx.store.rollback()
+            return error_page("This consent form is not valid", str(error))
+    if decision == "deny" or (outcome is not None and outcome.state == "refused"):
+        ctx.store.commit()  # the refusal is recorded in the ledger too
+        reason = (
+            "the person declined the request"
+            if decision == "deny"
+            else "the person withheld a claim the site marked essential"
+        )
         return _send_error(
             authz.AuthorizationError(
-                AccessDeniedError("the person declined the request"),
+                AccessDeniedError(reason),
                 auth_request.redirect_uri,
                 auth_request.state,
                 auth_request.response_mode,
             )
         )
     ctx.store.save_consent(login.user.id, client.client_id, auth_request.consent_items())
-    params = authz.issue_code(ctx, client, auth_request, login)
+    params = authz.issue_code(ctx, client, auth_request, login, outcome)
     ctx.store.commit()
     return send_authorization_response(
         auth_request.redirect_uri, auth_request.response_mode, params

@@ -117,6 +117,11 @@ def drive(
             name = field_.get("name")
             if not name:
                 continue
+            if field_.get("type", "").lower() in ("checkbox", "radio"):
+                # A browser sends a ticked box only, and every ticked box of a name.
+                if "checked" in field_:
+                    fields.setdefault(name, []).append(field_.get("value", "on"))
+                continue
             fields[name] = answers.get(name, field_.get("value", ""))
         if target.startswith(redirect_prefix):
             return Arrival(target, {k: str(v) for k, v in fields.items()})

@@ -1,0 +1,1 @@
+"""The person's consent: requests, ledger, receipts, decisions and notifications to relying parties."""

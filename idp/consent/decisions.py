@@ -1,0 +1,352 @@
+"""The person's consent operations, called alike by the consent page, the dashboard, the JSON API
+and the CLI: grant, refuse, narrow, withdraw, expire (SPEC.md §5, §6, §9).
+
+Each operation appends to the ledger and applies its effect in the same
+transaction (the caller commits once): a crash never leaves a token without
+its record or a record without its effect.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from isoduration import parse_duration
+from sqlalchemy import select
+
+from idp.consent import events, ledger
+from idp.protocol.context import Context
+from idp.protocol.tokens import subject
+from idp.protocol.util import now
+from idp.storage.models import Client, ConsentRecord, Grant, User
+
+
+class ConsentError(ValueError):
+    """A consent operation that cannot be done (nothing to withdraw, unknown claim…)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the person decided on the consent screen, and the record that says so."""
+
+    state: str
+    record: ConsentRecord
+    receipt: str
+    granted_claims: list[str]
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def current(ctx: Context, user_id: str, client_id: str) -> ConsentRecord | None:
+    """The active record of a relationship (given, renewed or narrowed and not expired), if any.
+
+    A record whose ``expires_at`` has passed is expired on the spot (SPEC.md §6),
+    so expiry takes effect even before any background job runs.
+    """
+    record = ledger.latest_record(ctx.store, user_id, client_id)
+    if record is None or record.state not in ledger.ACTIVE:
+        return None
+    if record.expires_at is not None and record.expires_at <= now():
+        expire(ctx, record)
+        return None
+    return record
+
+
+def released_claims(record: ConsentRecord | None) -> list[str]:
+    """Claim names a record lets the RP receive."""
+    if record is None:
+        return []
+    return list(record.document.get("granted", {}))
+
+
+def covers(record: ConsentRecord | None, claim_names: list[str]) -> bool:
+    """True when every requested claim was decided (granted or refused) by this record."""
+    if record is None:
+        return False
+    doc = record.document
+    decided = set(doc.get("granted", {})) | set(doc.get("refused", []))
+    return set(claim_names) <= decided
+
+
+def decide(
+    ctx: Context,
+    user: User,
+    client: Client,
+    request: dict[str, Any],
+    chosen: list[str],
+    *,
+    approve: bool,
+    persona_id: str | None = None,
+    collection_method: str = "consent-screen",
+) -> Decision:
+    """Record the person's answer to a consent request.
+
+    Claims not ticked are refused. Withholding an essential claim is a refusal
+    of the whole request (SPEC.md §5.2 rule 5), as is pressing deny; a refusal
+    is recorded too.
+    """
+    asked = request["claims"]
+    unknown = [c for c in chosen if c not in asked]
+    if unknown:
+        raise ConsentError(f"claims not asked for by this request: {', '.join(unknown)}")
+    granted = {
+        name: {"purposes": list(asked[name]["purposes"])}
+        for name in asked
+        if approve and name in chosen
+    }
+    essential_missing = [
+        n for n, spec in asked.items() if spec.get("essential") and n not in granted
+    ]
+    refusing = not approve or essential_missing or not granted
+    previous = ledger.latest_record(ctx.store, user.id, client.client_id)
+    previous_state = previous.state if previous is not None else None
+    replaces = previous if previous_state in ledger.ACTIVE | {"refused"} else None
+    if refusing:
+        state = "refused"
+        if replaces is not None and replaces.state in ledger.ACTIVE:
+            # A refusal cannot follow an active consent directly: the old consent is superseded.
+            _supersede(ctx, user, client, replaces, request)
+            replaces = None
+        elif replaces is not None and replaces.state == "refused":
+            _supersede(ctx, user, client, replaces, request)
+            replaces = None
+        granted, refused = {}, list(asked)
+    else:
+        state = "renewed" if replaces is not None and replaces.state in ledger.ACTIVE else "given"
+        refused = [name for name in asked if name not in granted]
+    expires_at = _expiry(request, granted) if not refusing else None
+    appended = ledger.append(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        user_id=user.id,
+        client_id=client.client_id,
+        subject=subject(ctx, client, user.id),
+        state=state,
+        request=request,
+        granted=granted,
+        refused=refused,
+        collection_method=collection_method,
+        persona_id=persona_id,
+        replaces=replaces,
+        expires_at=expires_at,
+    )
+    released = released_claims(appended.row)
+    return Decision(state, appended.row, appended.receipt, released)
+
+
+def _expiry(request: dict[str, Any], granted: dict[str, Any]) -> datetime | None:
+    """A consent lasts as long as the shortest retention counted from collection, if any."""
+    durations = []
+    for name in granted:
+        retention = request["claims"][name].get("retention") or {}
+        if retention.get("from") == "collection":
+            durations.append(parse_duration(retention["duration"]))
+    if not durations:
+        return None
+    start = now()
+    return min(start + d for d in durations)
+
+
+def _supersede(
+    ctx: Context, user: User, client: Client, record: ConsentRecord, request: dict[str, Any]
+) -> None:
+    ledger.append(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        user_id=user.id,
+        client_id=client.client_id,
+        subject=record.document["subject"],
+        state="superseded",
+        request=record.document["request"],
+        granted={},
+        refused=list(record.document["request"]["claims"]),
+        collection_method="consent-screen",
+        replaces=record,
+    )
+
+
+def _grants_of(ctx: Context, user_id: str, client_id: str) -> list[Grant]:
+    return list(
+        ctx.store.session.scalars(
+            select(Grant).where(
+                Grant.user_id == user_id, Grant.client_id == client_id, Grant.revoked_at.is_(None)
+            )
+        )
+    )
+
+
+def withdraw(
+    ctx: Context, user: User, client: Client, *, reason: str | None = None
+) -> ledger.Appended:
+    """Withdraw a relationship's consent now (SPEC.md §9): record, revoke, notify."""
+    record = current(ctx, user.id, client.client_id)
+    if record is None:
+        raise ConsentError("there is no active consent to withdraw for this site")
+    withdrawal_id = str(uuid.uuid4())
+    claims = list(record.document["granted"])
+    appended = ledger.append(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        user_id=user.id,
+        client_id=client.client_id,
+        subject=record.document["subject"],
+        state="withdrawn",
+        request=record.document["request"],
+        granted={},
+        refused=list(record.document["request"]["claims"]),
+        collection_method="dashboard",
+        replaces=record,
+        withdrawal_id=withdrawal_id,
+    )
+    sids = set()
+    for grant in _grants_of(ctx, user.id, client.client_id):
+        ctx.store.revoke_grant(grant.id, "consent_withdrawn")
+        if grant.sid:
+            sids.add(grant.sid)
+    ctx.store.forget_consent(user.id, client.client_id)
+    payload = {
+        "record_id": record.record_id,
+        "new_record_id": appended.row.record_id,
+        "claims": claims,
+    }
+    events.enqueue_consent_event(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        client,
+        user_id=user.id,
+        subject=record.document["subject"],
+        event_type=events.WITHDRAWN,
+        payload=payload,
+    )
+    for sid in sids or {None}:
+        events.enqueue_backchannel_logout(
+            ctx.store,
+            ctx.keys,
+            ctx.issuer,
+            client,
+            user_id=user.id,
+            subject=record.document["subject"],
+            sid=sid,
+        )
+    return appended
+
+
+def narrow(ctx: Context, user: User, client: Client, remove: list[str]) -> ledger.Appended:
+    """Stop releasing some claims (SPEC.md §9 action narrow); the rest stays consented."""
+    record = current(ctx, user.id, client.client_id)
+    if record is None:
+        raise ConsentError("there is no active consent to narrow for this site")
+    granted = dict(record.document["granted"])
+    unknown = [c for c in remove if c not in granted]
+    if unknown or not remove:
+        raise ConsentError(
+            f"not currently shared with this site: {', '.join(unknown) or '(nothing chosen)'}"
+        )
+    for claim in remove:
+        granted.pop(claim)
+    if not granted:
+        return withdraw(ctx, user, client, reason="every claim removed")
+    withdrawal_id = str(uuid.uuid4())
+    refused = [c for c in record.document["request"]["claims"] if c not in granted]
+    appended = ledger.append(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        user_id=user.id,
+        client_id=client.client_id,
+        subject=record.document["subject"],
+        state="narrowed",
+        request=record.document["request"],
+        granted=granted,
+        refused=refused,
+        collection_method="dashboard",
+        persona_id=(record.document.get("persona") or {}).get("persona_id"),
+        replaces=record,
+        withdrawal_id=withdrawal_id,
+        expires_at=record.expires_at,
+    )
+    still = released_claims(appended.row)
+    for grant in _grants_of(ctx, user.id, client.client_id):
+        grant.granted_claims = [c for c in (grant.granted_claims or []) if c in still]
+        grant.consent_record_id = appended.row.record_id
+    payload = {
+        "record_id": record.record_id,
+        "new_record_id": appended.row.record_id,
+        "removed_claims": remove,
+    }
+    events.enqueue_consent_event(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        client,
+        user_id=user.id,
+        subject=record.document["subject"],
+        event_type=events.NARROWED,
+        payload=payload,
+    )
+    return appended
+
+
+def expire(ctx: Context, record: ConsentRecord) -> ledger.Appended:
+    """A consent past its ``expires_at`` lapses: record, revoke, notify (SPEC.md §6)."""
+    client = ctx.store.get_client(record.client_id)
+    appended = ledger.append(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        user_id=record.user_id,
+        client_id=record.client_id,
+        subject=record.document["subject"],
+        state="expired",
+        request=record.document["request"],
+        granted={},
+        refused=list(record.document["request"]["claims"]),
+        collection_method="provider-policy",
+        replaces=record,
+    )
+    for grant in _grants_of(ctx, record.user_id, record.client_id):
+        ctx.store.revoke_grant(grant.id, "consent_expired")
+    ctx.store.forget_consent(record.user_id, record.client_id)
+    if client is not None and record.expires_at is not None:
+        payload = {
+            "record_id": record.record_id,
+            "new_record_id": appended.row.record_id,
+            "expired_at": _parse_time(record.document["expires_at"]).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        events.enqueue_consent_event(
+            ctx.store,
+            ctx.keys,
+            ctx.issuer,
+            client,
+            user_id=record.user_id,
+            subject=record.document["subject"],
+            event_type=events.EXPIRED,
+            payload=payload,
+        )
+    return appended
+
+
+def expire_due(ctx: Context) -> int:
+    """Expire every active consent whose time has come (`porta consents expire`)."""
+    due = list(
+        ctx.store.session.scalars(
+            select(ConsentRecord).where(
+                ConsentRecord.expires_at <= now(), ConsentRecord.state.in_(ledger.ACTIVE)
+            )
+        )
+    )
+    count = 0
+    for record in due:
+        latest = ledger.latest_record(ctx.store, record.user_id, record.client_id)
+        if latest is not None and latest.record_id == record.record_id:
+            expire(ctx, record)
+            count += 1
+    return count

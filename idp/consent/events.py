@@ -1,0 +1,182 @@
+"""Telling relying parties: consent-event SETs (RFC 8417, SPEC.md §13) and back-channel logout
+tokens (OIDC Back-Channel Logout 1.0 §2.4), pushed (RFC 8935 §2) from a durable outbox.
+
+An event is written to the ``event_outbox`` table in the same transaction as
+the ledger record it announces; delivery happens afterwards, retried with
+exponential backoff until the receiver accepts it or the attempts run out.
+The person can see each delivery's status on the dashboard.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import requests
+from sqlalchemy import select
+
+from idp.keys import KeyRing
+from idp.protocol.util import epoch, now, random_token
+from idp.storage import Store
+from idp.storage.models import Client, EventOutbox
+
+EVENT_BASE = "https://porta.example/consent-spec/1.0/event/"
+WITHDRAWN = EVENT_BASE + "consent-withdrawn"
+NARROWED = EVENT_BASE + "consent-narrowed"
+EXPIRED = EVENT_BASE + "consent-expired"
+BACKCHANNEL_LOGOUT = "http://schemas.openid.net/event/backchannel-logout"
+ENDPOINT_METADATA = "consent_event_endpoint"  # client metadata: where SETs are pushed
+MAX_ATTEMPTS = 8
+BASE_DELAY_SECONDS = 5
+
+
+def enqueue_consent_event(
+    store: Store,
+    keys: KeyRing,
+    issuer: str,
+    client: Client,
+    *,
+    user_id: str,
+    subject: str,
+    event_type: str,
+    payload: dict[str, Any],
+) -> EventOutbox | None:
+    """Sign a consent-event SET and queue it for the RP's registered endpoint (if it has one)."""
+    endpoint = client.metadata_.get(ENDPOINT_METADATA)
+    if not endpoint:
+        return None
+    moment = now()
+    claims = {
+        "iss": issuer,
+        "iat": epoch(moment),
+        "jti": random_token(16),
+        "aud": client.client_id,
+        "sub": subject,
+        "toe": epoch(moment),
+        "events": {event_type: payload},
+    }
+    token = keys.sign(claims, "ES256", typ="secevent+jwt")
+    return _queue(store, client, user_id, endpoint, token, event_type)
+
+
+def enqueue_backchannel_logout(
+    store: Store,
+    keys: KeyRing,
+    issuer: str,
+    client: Client,
+    *,
+    user_id: str,
+    subject: str,
+    sid: str | None,
+) -> EventOutbox | None:
+    """Queue a logout token (Back-Channel Logout 1.0 §2.4) for an RP that registered for it."""
+    endpoint = client.metadata_.get("backchannel_logout_uri")
+    if not endpoint:
+        return None
+    moment = now()
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": client.client_id,
+        "iat": epoch(moment),
+        "exp": epoch(moment) + 120,
+        "jti": random_token(16),
+        "sub": subject,
+        "events": {BACKCHANNEL_LOGOUT: {}},
+    }
+    if sid and client.metadata_.get("backchannel_logout_session_required"):
+        claims["sid"] = sid
+    token = keys.sign(claims, "ES256", typ="logout+jwt")
+    return _queue(store, client, user_id, endpoint, token, BACKCHANNEL_LOGOUT)
+
+
+def _queue(
+    store: Store, client: Client, user_id: str, endpoint: str, token: str, event_type: str
+) -> EventOutbox:
+    row = EventOutbox(
+        id=uuid.uuid4().hex,
+        client_id=client.client_id,
+        user_id=user_id,
+        endpoint=endpoint,
+        token=token,
+        event_type=event_type,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now(),
+        created_at=now(),
+    )
+    store.session.add(row)
+    return row
+
+
+def _post(row: EventOutbox, http: requests.Session) -> tuple[bool, str | None]:
+    """One delivery attempt; returns (accepted, error)."""
+    try:
+        if row.event_type == BACKCHANNEL_LOGOUT:
+            response = http.post(row.endpoint, data={"logout_token": row.token}, timeout=5)
+            ok = response.status_code == 200
+        else:
+            response = http.post(
+                row.endpoint,
+                data=row.token.encode("ascii"),
+                headers={"Content-Type": "application/secevent+jwt", "Accept": "application/json"},
+                timeout=5,
+            )
+            ok = response.status_code == 202  # RFC 8935 §2.2
+    except requests.RequestException as exc:
+        return False, f"{type(exc).__name__}: {exc}"[:500]
+    if ok:
+        return True, None
+    return False, f"HTTP {response.status_code}: {response.text[:300]}"
+
+
+def deliver_due(
+    open_store: Callable[[], Store], *, limit: int = 50, http: requests.Session | None = None
+) -> int:
+    """Attempt every due delivery once; returns how many were accepted.
+
+    Rows are claimed by pushing their next attempt forward before sending, so
+    two workers running this at once do not both send the same event.
+    """
+    http = http or requests.Session()
+    store = open_store()
+    delivered = 0
+    try:
+        due = list(
+            store.session.scalars(
+                select(EventOutbox)
+                .where(EventOutbox.status == "pending", EventOutbox.next_attempt_at <= now())
+                .order_by(EventOutbox.next_attempt_at)
+                .limit(limit)
+            )
+        )
+        for row in due:
+            row.attempts += 1
+            row.next_attempt_at = now() + timedelta(
+                seconds=BASE_DELAY_SECONDS * 2 ** (row.attempts - 1)
+            )
+            store.commit()
+            accepted, error = _post(row, http)
+            if accepted:
+                row.status, row.delivered_at, row.last_error = "delivered", now(), None
+                delivered += 1
+            else:
+                row.last_error = error
+                if row.attempts >= MAX_ATTEMPTS:
+                    row.status = "failed"
+            store.commit()
+    finally:
+        store.close()
+    return delivered
+
+
+def deliveries_for(store: Store, user_id: str, client_id: str) -> list[EventOutbox]:
+    """Every event queued for this relationship, newest first (shown to the person)."""
+    return list(
+        store.session.scalars(
+            select(EventOutbox)
+            .where(EventOutbox.user_id == user_id, EventOutbox.client_id == client_id)
+            .order_by(EventOutbox.created_at.desc())
+        )
+    )

@@ -1,0 +1,220 @@
+"""The consent ledger: append-only, hash-chained consent records per person (SPEC.md §5, §6, §8).
+
+Every decision — given, refused, renewed, narrowed, withdrawn, expired,
+superseded — is a new record whose ``previous_hash`` names the hash of the
+person's previous entry; the current state of a relationship is derived from
+the newest record of its lineage. Each record is signed into a receipt JWT
+(SPEC.md §7) in the same transaction, so no record exists without its receipt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+import consent_spec
+from idp.keys import KeyRing
+from idp.protocol.util import epoch, now, random_token
+from idp.storage import Store
+from idp.storage.models import ConsentRecord, User
+
+ACTIVE = consent_spec.lifecycle.ACTIVE_STATES
+RECEIPT_ALG = "ES256"
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Appended:
+    """A record just appended, with its receipt."""
+
+    row: ConsentRecord
+    receipt: str
+
+
+def _head(store: Store, user_id: str) -> tuple[int, str]:
+    """(next sequence, previous hash) for the person's ledger, locking it on PostgreSQL."""
+    store.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    last = store.session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.user_id == user_id)
+        .order_by(ConsentRecord.sequence.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return 0, consent_spec.GENESIS_HASH
+    return last.sequence + 1, last.entry_hash
+
+
+def latest_record(store: Store, user_id: str, client_id: str) -> ConsentRecord | None:
+    """The newest record about this relationship (its current state)."""
+    return store.session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.user_id == user_id, ConsentRecord.client_id == client_id)
+        .order_by(ConsentRecord.sequence.desc())
+        .limit(1)
+    ).first()
+
+
+def records_of(store: Store, user_id: str, client_id: str | None = None) -> list[ConsentRecord]:
+    """A person's records in ledger order, optionally for one relying party."""
+    query = select(ConsentRecord).where(ConsentRecord.user_id == user_id)
+    if client_id is not None:
+        query = query.where(ConsentRecord.client_id == client_id)
+    return list(store.session.scalars(query.order_by(ConsentRecord.sequence)))
+
+
+def append(
+    store: Store,
+    keys: KeyRing,
+    issuer: str,
+    *,
+    user_id: str,
+    client_id: str,
+    subject: str,
+    state: str,
+    request: dict[str, Any],
+    granted: dict[str, dict[str, list[str]]],
+    refused: list[str],
+    collection_method: str,
+    persona_id: str | None = None,
+    replaces: ConsentRecord | None = None,
+    withdrawal_id: str | None = None,
+    jurisdiction: str = "EU",
+    expires_at: datetime | None = None,
+    decided_at: datetime | None = None,
+) -> Appended:
+    """Append one record and sign its receipt; the caller commits (with the grant it records)."""
+    previous_state = replaces.state if replaces is not None else None
+    consent_spec.check_transition(previous_state, state)
+    sequence, previous_hash = _head(store, user_id)
+    moment = now()
+    decided = decided_at or moment
+    document: dict[str, Any] = {
+        "$schema": consent_spec.schema_id("consent-record"),
+        "spec_version": consent_spec.SPEC_VERSION,
+        "record_id": str(uuid.uuid4()),
+        "sequence": sequence,
+        "previous_hash": previous_hash,
+        "state": state,
+        "subject": subject,
+        "request": request,
+        "granted": granted,
+        "refused": refused,
+        "collection_method": collection_method,
+        "consent_type": "explicit",
+        "jurisdiction": request.get("relying_party", {}).get("jurisdiction", jurisdiction),
+        "language": request.get("language", "en"),
+        "decided_at": _timestamp(decided),
+        "recorded_at": _timestamp(moment),
+    }
+    if state in ACTIVE:
+        document["persona"] = {"persona_id": persona_id or "default"}
+    if replaces is not None:
+        document["replaces"] = replaces.record_id
+    if withdrawal_id is not None:
+        document["withdrawal_id"] = withdrawal_id
+    if expires_at is not None:
+        document["expires_at"] = _timestamp(expires_at)
+    if request.get("accepted_terms"):
+        document["accepted_terms"] = request["accepted_terms"]
+    problems = consent_spec.validate(document, kind="consent-record")
+    if problems:
+        raise ValueError(
+            "refusing to append an invalid consent record: " + "; ".join(map(str, problems[:5]))
+        )
+    entry_hash = consent_spec.chain_hash(document, previous_hash)
+    key = keys.signing_key(RECEIPT_ALG)
+    receipt = consent_spec.sign_receipt(
+        {
+            "iss": issuer,
+            "sub": subject,
+            "aud": [client_id, issuer],
+            "iat": epoch(moment),
+            "jti": random_token(16),
+            "spec_version": consent_spec.SPEC_VERSION,
+            "consent_record": document,
+            "record_hash": entry_hash,
+        },
+        key.private_key,
+        key.kid,
+        RECEIPT_ALG,
+    )
+    row = ConsentRecord(
+        record_id=document["record_id"],
+        user_id=user_id,
+        client_id=client_id,
+        sequence=sequence,
+        previous_hash=previous_hash,
+        entry_hash=entry_hash,
+        state=state,
+        document=document,
+        receipt=receipt,
+        recorded_at=moment,
+        expires_at=expires_at,
+    )
+    store.session.add(row)
+    store.session.flush()
+    return Appended(row, receipt)
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """The first entry of a ledger that fails verification."""
+
+    user_id: str | None
+    sequence: int
+    record_id: str
+    reason: str
+
+
+def verify_ledgers(store: Store) -> tuple[int, list[BrokenLink]]:
+    """Check every person's chain (SPEC.md §8); returns (entries checked, first break per ledger).
+
+    Besides the spec's checks on the documents, the stored columns must agree
+    with the document (sequence, previous hash, state) and the stored hash
+    must be the recomputed one, so an edit of any part of a row is caught.
+    """
+    rows = list(
+        store.session.scalars(
+            select(ConsentRecord).order_by(ConsentRecord.user_id, ConsentRecord.sequence)
+        )
+    )
+    by_user: dict[str | None, list[ConsentRecord]] = {}
+    for row in rows:
+        by_user.setdefault(row.user_id, []).append(row)
+    broken: list[BrokenLink] = []
+    for user_id, entries in by_user.items():
+        if user_id is None:
+            continue  # records of deleted accounts are checked through their own chains below
+        problem = _first_break(entries)
+        if problem is not None:
+            broken.append(BrokenLink(user_id, *problem))
+    return len(rows), broken
+
+
+def _first_break(entries: list[ConsentRecord]) -> tuple[int, str, str] | None:
+    previous = consent_spec.GENESIS_HASH
+    for index, row in enumerate(entries):
+        doc = row.document
+        if row.sequence != index or doc.get("sequence") != index:
+            return row.sequence, row.record_id, f"sequence should be {index}"
+        if doc.get("previous_hash") != previous or row.previous_hash != previous:
+            return row.sequence, row.record_id, "previous_hash does not link to the entry before"
+        if doc.get("state") != row.state or doc.get("record_id") != row.record_id:
+            return row.sequence, row.record_id, "stored columns disagree with the record"
+        recomputed = consent_spec.chain_hash(doc, previous)
+        if recomputed != row.entry_hash:
+            return row.sequence, row.record_id, "entry hash does not match its content (tampered)"
+        previous = recomputed
+    issues = consent_spec.verify_chain([row.document for row in entries])
+    if issues:
+        first = issues[0]
+        return entries[0].sequence, entries[0].record_id, f"{first.path}: {first.message}"
+    return None
