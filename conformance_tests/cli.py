@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+import requests
+
 from conformance_tests import config as op_config
 from conformance_tests import report
 from conformance_tests.registry import FAILED, PASSED, PLANS, SKIPPED, WARNING, select
@@ -74,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _preflight(cfg: op_config.OPConfig) -> str | None:
+    """A reason not to start when the issuer cannot be reached at all (else None)."""
+    url = cfg.issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        requests.get(url, timeout=cfg.http_timeout_s)
+    except requests.RequestException as exc:
+        return f"cannot reach the provider at {url}: {exc.__class__.__name__}: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``porta-conformance`` console script."""
     args = build_parser().parse_args(argv)
@@ -92,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         expected = load_expected_failures(args.expected_failures) if args.expected_failures else {}
     except (op_config.ConfigError, ValueError, OSError) as exc:
         print(f"porta-conformance: {exc}", file=sys.stderr)
+        return 2
+    problem = _preflight(cfg)
+    if problem:
+        print(f"porta-conformance: {problem}", file=sys.stderr)
         return 2
     print(f"porta-conformance: {len(tests)} tests against {cfg.issuer} (login driver: {cfg.login.driver})")
     progress = ConsoleProgress(sys.stdout, colour=sys.stdout.isatty() and not args.no_colour)

@@ -24,6 +24,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="file of test ids expected to fail, each with a reason")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so those apply to our items too
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:

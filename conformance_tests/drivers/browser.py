@@ -79,6 +79,8 @@ class BrowserSession:
                 if captured:
                     break
                 if page.locator("input[type=password]").count():
+                    if login_state["shown"] and interact:
+                        break  # the login form came back: the credentials were refused
                     login_state["shown"] = True
                     login_state["headers"] = dict(last["headers"])
                     if not interact:

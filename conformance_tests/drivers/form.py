@@ -55,6 +55,7 @@ class FormSession:
         """
         steps: list[str] = []
         login_shown = consent_shown = False
+        logins = 0
         login_headers: dict[str, str] = {}
         method, target, data = "get", url, None
         for _ in range(MAX_STEPS):
@@ -90,8 +91,9 @@ class FormSession:
                 login_shown = True
                 login_headers = {k.lower(): v for k, v in response.headers.items()}
                 page.login_shown, page.login_page_headers = True, login_headers
-                if not interact:
+                if not interact or logins:  # a second login form means the first one failed
                     return page
+                logins += 1
                 method, target, data = login_form.method, login_form.action, self._login_fields(login_form)
                 continue
             action_form = self._pick_form(forms)

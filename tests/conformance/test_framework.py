@@ -245,3 +245,24 @@ def test_plugin_maps_verdicts_to_pytest_outcomes(pytester: pytest.Pytester, brok
         broken.set_fault(None)
     result.assert_outcomes(passed=2, skipped=1, xfailed=1)
     assert "code_lifetime_s" in result.stdout.str()
+
+
+# --- operator mistakes -------------------------------------------------------------------
+
+def test_unreachable_provider_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.interop.node_op.launcher import free_port
+
+    config = write_op_toml(tmp_path / "op.toml", {**MINIMAL, "issuer": f"http://127.0.0.1:{free_port()}"})
+    assert main(["run", "--config", str(config)]) == 2
+    assert "cannot reach the provider" in capsys.readouterr().err
+
+
+def test_wrong_password_fails_with_the_login_page_described(broken: BrokenOP, tmp_path: Path) -> None:
+    from tests.conformance.broken_op.app import USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml",
+                           {"issuer": broken.issuer, "user": {"username": USERNAME, "password": "wrong"}})
+    report_path = tmp_path / "r.json"
+    assert main(["run", "--config", str(config), "--plan", "oidcc-server", "--report-json", str(report_path)]) == 1
+    [result] = json.loads(report_path.read_text())["results"]
+    assert result["status"] == "failed" and "wrong password" in result["message"], result
