@@ -24,6 +24,8 @@ class Outcome:
     ``kind`` is ``"redirect"`` (a GET to a stop_at URL; ``params`` from query and fragment),
     ``"form_post"`` (a POST to a stop_at URL; ``params`` from the form body) or ``"page"``
     (the driver stopped on a provider page: ``html`` and ``status`` describe it).
+    ``login_post_status`` is the HTTP status answering the submitted login form;
+    ``unchecked`` the checkbox names/values that were left unticked on the consent page.
     """
 
     kind: str
@@ -35,6 +37,8 @@ class Outcome:
     login_shown: bool = False
     consent_shown: bool = False
     login_page_headers: dict[str, str] = field(default_factory=dict)
+    login_post_status: int | None = None
+    unchecked: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
 
     def describe(self) -> str:

@@ -52,7 +52,8 @@ class BrowserSession:
         """Navigate to ``url``; log in and consent when ``interact``; capture the way out."""
         captured: dict[str, Any] = {}
         last: dict[str, Any] = {"headers": {}, "status": 0, "url": url}
-        login_state = {"shown": False, "headers": {}, "consent": False}
+        login_state: dict[str, Any] = {"shown": False, "headers": {}, "consent": False,
+                                       "submitted": False, "post_status": None, "unchecked": []}
 
         def record(request: Any) -> None:
             if not captured and matches(request.url, stop_at):
@@ -65,6 +66,8 @@ class BrowserSession:
         def on_response(response: Any) -> None:
             if response.request.is_navigation_request() and response.frame == page.main_frame:
                 last.update(headers=dict(response.headers), status=response.status, url=response.url)
+                if login_state["submitted"] and response.request.method == "POST":
+                    login_state["post_status"], login_state["submitted"] = response.status, False
 
         predicate = lambda target: matches(target, stop_at)  # noqa: E731 - Playwright takes a callable
         self.context.route(predicate, capture)
@@ -85,6 +88,7 @@ class BrowserSession:
                     login_state["headers"] = dict(last["headers"])
                     if not interact:
                         break
+                    login_state["submitted"] = True
                     self._log_in(page, captured)
                     continue
                 if self._posts_back(page, stop_at):
@@ -98,6 +102,7 @@ class BrowserSession:
                     boxes = page.locator(f"input[type=checkbox][name='{name}'], input[type=checkbox][value='{name}']")
                     for i in range(boxes.count()):
                         boxes.nth(i).uncheck()
+                        login_state["unchecked"].append(name)
                 self._click(page, captured, button)
             html = "" if captured else page.content()
         finally:
@@ -114,6 +119,8 @@ class BrowserSession:
         out.login_shown = bool(login_state["shown"])
         out.consent_shown = bool(login_state["consent"])
         out.login_page_headers = {k.lower(): v for k, v in login_state["headers"].items()}
+        out.login_post_status = login_state["post_status"]
+        out.unchecked = sorted(set(login_state["unchecked"]))
         return out
 
     def _goto(self, page: Any, url: str, captured: dict[str, Any]) -> None:

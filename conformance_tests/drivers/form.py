@@ -53,10 +53,9 @@ class FormSession:
 
         ``uncheck`` lists checkbox names or values to leave unticked on the consent page.
         """
-        steps: list[str] = []
-        login_shown = consent_shown = False
+        trace = Outcome(kind="page", url=url)  # collects what was seen on the way
         logins = 0
-        login_headers: dict[str, str] = {}
+        login_submitted = False
         method, target, data = "get", url, None
         for _ in range(MAX_STEPS):
             if matches(target, stop_at):
@@ -64,21 +63,19 @@ class FormSession:
                     out = redirect_outcome(target)
                 else:
                     out = Outcome(kind="form_post", url=target, params=dict(data or []))
-                out.login_shown, out.consent_shown = login_shown, consent_shown
-                out.login_page_headers, out.steps = login_headers, steps
-                return out
-            steps.append(f"{method.upper()} {target}")
+                return _with_trace(out, trace)
+            trace.steps.append(f"{method.upper()} {target}")
             if method == "get":
                 response = self.http.get(target, allow_redirects=False, timeout=self.timeout)
             else:
                 response = self.http.post(target, data=data, allow_redirects=False, timeout=self.timeout)
+            if login_submitted:
+                trace.login_post_status, login_submitted = response.status_code, False
             if response.is_redirect and "location" in response.headers:
                 method, target, data = "get", urljoin(response.url, response.headers["location"]), None
                 continue
-            page = Outcome(kind="page", url=response.url, status=response.status_code,
-                           html=response.text, login_shown=login_shown,
-                           consent_shown=consent_shown, login_page_headers=login_headers,
-                           steps=steps)
+            page = _with_trace(Outcome(kind="page", url=response.url, status=response.status_code,
+                                       html=response.text), trace)
             if "html" not in response.headers.get("content-type", ""):
                 return page
             forms = [f for f in parse_forms(response.text, response.url) if f.controls or f.action]
@@ -88,12 +85,13 @@ class FormSession:
                 continue
             login_form = next((f for f in forms if f.has_password()), None)
             if login_form is not None:
-                login_shown = True
-                login_headers = {k.lower(): v for k, v in response.headers.items()}
-                page.login_shown, page.login_page_headers = True, login_headers
+                trace.login_shown = page.login_shown = True
+                trace.login_page_headers = page.login_page_headers = {
+                    k.lower(): v for k, v in response.headers.items()}
                 if not interact or logins:  # a second login form means the first one failed
                     return page
                 logins += 1
+                login_submitted = True
                 method, target, data = login_form.method, login_form.action, self._login_fields(login_form)
                 continue
             action_form = self._pick_form(forms)
@@ -102,12 +100,17 @@ class FormSession:
             button = choose_button(action_form, approve, self.login.approve_button)
             if button is None:
                 return page
-            consent_shown = True
-            fields = [(n, v) for n, v in action_form.fields() if not _unticked(action_form, n, v, uncheck)]
+            trace.consent_shown = True
+            fields = []
+            for name, value in action_form.fields():
+                if _unticked(action_form, name, value, uncheck):
+                    trace.unchecked.extend(x for x in (name, value) if x in uncheck)
+                else:
+                    fields.append((name, value))
             if button.name:
                 fields.append((button.name, button.value))
             method, target, data = action_form.method, action_form.action, fields
-        raise RuntimeError(f"form driver: more than {MAX_STEPS} steps: {steps[-5:]}")
+        raise RuntimeError(f"form driver: more than {MAX_STEPS} steps: {trace.steps[-5:]}")
 
     def _login_fields(self, form: Form) -> list[tuple[str, str]]:
         password_name = self.login.password_field or next(
@@ -128,6 +131,14 @@ class FormSession:
     def close(self) -> None:
         """Drop the cookie jar."""
         self.http.close()
+
+
+def _with_trace(out: Outcome, trace: Outcome) -> Outcome:
+    """Copy what was seen on the way (login, consent, headers, statuses) onto ``out``."""
+    out.login_shown, out.consent_shown = trace.login_shown, trace.consent_shown
+    out.login_page_headers, out.login_post_status = trace.login_page_headers, trace.login_post_status
+    out.unchecked, out.steps = trace.unchecked, trace.steps
+    return out
 
 
 def _unticked(form: Form, name: str, value: str, uncheck: Collection[str]) -> bool:

@@ -184,7 +184,8 @@ def max_age_1(ctx: Context) -> None:
     """After more than max_age seconds the OP MUST re-authenticate; auth_time is then REQUIRED."""
     browser = ctx.browser()
     try:
-        _first, tokens = ctx.login_and_tokens(session=browser)
+        first, tokens = ctx.login_and_tokens(session=browser)
+        first_auth_time = ctx.id_token_claims(tokens["id_token"], first.client, first.nonce).get("auth_time")
         time.sleep(2.1)
         second = ctx.authorize(session=browser, extra={"max_age": "1"})
         expect(second.outcome.login_shown, "max_age=1 did not show the login page again")
@@ -194,6 +195,9 @@ def max_age_1(ctx: Context) -> None:
     claims = ctx.id_token_claims(tokens["id_token"], second.client, second.nonce)
     expect(isinstance(claims.get("auth_time"), int | float),
            f"ID token auth_time {claims.get('auth_time')!r}: REQUIRED when max_age is sent")
+    if isinstance(first_auth_time, int | float):
+        expect(claims["auth_time"] > first_auth_time,
+               f"auth_time {claims['auth_time']} not later than the first login's {first_auth_time}")
 
 
 @check("oidcc-max-age-10000", PLAN, "OIDC Core §3.1.2.1 (max_age), §2 (auth_time)",

@@ -336,6 +336,23 @@ def clickjacking(ctx: Context) -> None:
            f"login page sends X-Frame-Options={xfo or None!r}, CSP frame-ancestors={ancestors or None!r}")
 
 
+@check("rfc9700-login-redirect-not-307", PLAN, "RFC 9700 §4.12; RFC 9110 §15.4.8-15.4.9",
+       "The redirect answering the login form is not a 307 (or 308)")
+def login_redirect_not_307(ctx: Context) -> None:
+    """A 307/308 makes the browser re-POST the person's credentials to the next URL, possibly
+    the client's; RFC 9700 §4.12 forbids 307 and recommends 303."""
+    browser = ctx.browser()
+    try:
+        result = ctx.authorize(session=browser)
+    finally:
+        browser.close()
+    if not result.outcome.login_shown:
+        fail(f"no login page reached: {result.outcome.describe()}")
+    status = result.outcome.login_post_status
+    expect(status not in {307, 308}, f"the login form was answered with HTTP {status}, which re-sends the "
+                                     "credentials with the redirect")
+
+
 @check("rfc9700-logout-open-redirect", PLAN, "RFC 9700 §4.11.2; OIDC RP-Initiated Logout §3",
        "The logout endpoint is not an open redirector")
 def logout_open_redirect(ctx: Context) -> None:

@@ -40,6 +40,7 @@ FAULT_TO_TEST: dict[str, tuple[str, str]] = {
     "assertion_hs256_public_key": ("rfc8725-client-assertion-hs256-public-key", "failed"),
     "login_page_framable": ("rfc9700-clickjacking-login", "failed"),
     "logout_open_redirect": ("rfc9700-logout-open-redirect", "failed"),
+    "login_redirect_307": ("rfc9700-login-redirect-not-307", "failed"),
     "consent_receipt_wrong_typ": ("consent-receipt-in-token-response", "failed"),
     "consent_unticked_claim_released": ("consent-unticked-claims-never-leak", "failed"),
     "consent_withdrawal_keeps_tokens": ("consent-withdrawal-revokes-tokens", "failed"),

@@ -50,6 +50,7 @@ FAULTS: dict[str, str] = {
     "assertion_hs256_public_key": "HS256 client assertions keyed with the client's public key are accepted",
     "login_page_framable": "the login page sends no anti-framing headers",
     "logout_open_redirect": "end_session redirects to any post_logout_redirect_uri",
+    "login_redirect_307": "the login form is answered with a 307 redirect",
     "consent_receipt_wrong_typ": "consent receipts are signed with typ JWT instead of consent-receipt+jwt",
     "consent_unticked_claim_released": "claims the person unticked are released anyway",
     "consent_withdrawal_keeps_tokens": "withdrawing consent leaves the issued tokens working",
@@ -261,6 +262,8 @@ def create_app(issuer: str) -> Flask:
         sid = secrets.token_urlsafe(16)
         state.sessions[sid] = {"sub": "bob", "auth_time": int(time.time())}
         response = consent_after_login(req, state.sessions[sid])
+        if fault("login_redirect_307") and response.status_code in {302, 303}:
+            response.status_code = 307
         response.set_cookie("double_sid", sid, httponly=True)
         return response
 
