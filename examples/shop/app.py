@@ -22,10 +22,11 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
 
-from client_sdk import ConsentReceiptError, EventReceiver, PortaClientError, SecurityEvent
+from client_sdk import Client, ConsentReceiptError, EventReceiver, PortaClientError, SecurityEvent
 from client_sdk.flask import PortaLogin, current_user, login_required
 from examples.shop.store import ShopStore
 
@@ -53,6 +54,24 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     settings = {name: os.environ.get(name, default) for name, default in DEFAULTS.items()}
     settings.update(overrides or {})
     return settings
+
+
+def consent_page(client: Client) -> str:
+    """Where the person manages (and withdraws) their consent to this shop at the provider.
+
+    Porta (a provider implementing the consent_spec profile, which it announces with
+    ``consent_receipts_supported``) shows each relationship at
+    ``/account/relationships/<client_id>``; elsewhere the provider's home page is the best
+    guess.  ``SHOP_CONSENT_URL`` overrides both.
+    """
+    issuer = client.issuer.rstrip("/")
+    try:
+        porta_profile = bool(client.metadata().get("consent_receipts_supported"))
+    except PortaClientError:
+        porta_profile = False
+    if porta_profile:
+        return f"{issuer}/account/relationships/{quote(client.client_id, safe='')}"
+    return issuer + "/"
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -137,7 +156,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                 receipt = login.client.verify_consent_receipt(record["receipt"])
             except (ConsentReceiptError, PortaClientError) as exc:
                 receipt_error = str(exc)
-        consent_url = settings["SHOP_CONSENT_URL"] or login.client.issuer.rstrip("/") + "/"
+        consent_url = settings["SHOP_CONSENT_URL"] or consent_page(login.client)
         return render_template(
             "your_data.html",
             record=record,

@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 from porta_live import PORTA_USER, ROOT, free_port
+from sdk_browser import parse_forms
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,8 @@ def shop(porta: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     creds = porta.create_client(
-        "Porta Shop (test)", [base + "/callback"], post_logout_redirect_uris=[base + "/"]
+        "Porta Shop (test)", [base + "/callback"], post_logout_redirect_uris=[base + "/"],
+        extra=["--consent-event-endpoint", base + "/events"],
     )
     folder: Path = tmp_path_factory.mktemp("shop")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SHOP_SECRET_KEY": "shop-test-key"}
@@ -71,9 +73,10 @@ def test_shop_login_personalised_pages_receipt_and_logout(porta: Any, shop: str)
     assert data_page.url == shop + "/your-data"
     text = data_page.text
     assert PORTA_USER["email"] in text
-    # Porta returns consent receipts once that issue lands; until then the page says so.
-    assert "verified by this shop" in text or "issued no consent receipt" in text
-    assert f'href="{porta.issuer}/"' in text
+    # The receipt Porta returned with the tokens, verified by the shop (signature + schema).
+    assert "verified by this shop" in text
+    assert "email — for " in text
+    assert f'href="{porta.issuer}/account/relationships/' in text
 
     front = browser.get(shop + "/").text
     first_name = PORTA_USER["name"].split()[0]
@@ -82,6 +85,40 @@ def test_shop_login_personalised_pages_receipt_and_logout(porta: Any, shop: str)
     out = browser.get(shop + "/logout", allow_redirects=False)
     assert out.headers["Location"].startswith(porta.issuer)
     assert "Welcome back" not in browser.get(shop + "/").text
+
+
+def test_withdrawing_at_porta_makes_the_shop_forget_the_person(porta: Any, shop: str) -> None:
+    """Withdraw at the provider -> consent-event SET pushed to /events -> the shop deletes the data."""
+    porta.create_user("wim@example.com", "Wim Example", "wim-password-123")
+    browser = requests.Session()
+    start = browser.get(shop + "/login?next=/your-data", allow_redirects=False)
+    arrival = porta.login(
+        start.headers["Location"], shop + "/callback", "wim@example.com", "wim-password-123",
+        session=browser,
+    )
+    data_page = browser.get(arrival.url).text
+    assert "wim@example.com" in data_page
+    withdraw_link = data_page.split('class="withdraw" href="')[1].split('"')[0]
+
+    # The person follows the shop's link to Porta and withdraws there (same browser).
+    relationship = browser.get(withdraw_link)
+    assert relationship.status_code == 200
+    (form,) = [f for f in parse_forms(relationship.text) if f.action.endswith("/withdraw")]
+    fields = {i["name"]: i.get("value", "") for i in form.inputs if i.get("name")}
+    done = browser.post(urljoin(withdraw_link, form.action), data=fields)
+    assert done.status_code == 200
+
+    # Porta pushes the SET in the background; `porta events deliver` retries anything due.
+    porta.cli("events", "deliver")
+    deadline = time.monotonic() + 120  # safety net only: delivery is asynchronous
+    while True:
+        front = browser.get(shop + "/").text
+        if "deleted your data and logged you out" in front:
+            break
+        assert time.monotonic() < deadline, "the shop never received the withdrawal event"
+        time.sleep(0.5)
+    gate = browser.get(shop + "/your-data", allow_redirects=False)
+    assert gate.status_code == 302  # logged out: the shop holds nothing about the person
 
 
 def test_shop_explains_a_refused_consent(porta: Any, shop: str) -> None:
