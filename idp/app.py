@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +15,15 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from idp.config import load_config
+from idp.consent.decisions import expire_due
+from idp.consent.events import deliver_due
 from idp.keys import KeyRing, ensure_keys
+from idp.protocol.context import Context
 from idp.protocol.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.storage import Store
 from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrade
-from idp.web import authorize, endpoints, pages, registration
-from idp.web.common import oauth_error_response
+from idp.web import account, authorize, endpoints, pages, registration
+from idp.web.common import fetch_json, oauth_error_response
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
@@ -77,7 +83,7 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         "keys": keys,
     }
 
-    for blueprint in (endpoints.bp, registration.bp, authorize.bp, pages.bp):
+    for blueprint in (endpoints.bp, registration.bp, authorize.bp, pages.bp, account.bp):
         app.register_blueprint(blueprint)
 
     csrf = CSRFProtect(app)
@@ -95,7 +101,34 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     )(app.view_functions["authorize.login_submit"])
 
     _install_handlers(app)
+    if not settings["TESTING"] and settings["EVENT_PUMP_SECONDS"] > 0:
+        start_pump(sessions, keys, settings)
     return app
+
+
+def start_pump(sessions: Any, keys: KeyRing, settings: dict[str, Any]) -> threading.Thread:
+    """A daemon thread per worker: push due events, expire lapsed consents, forever."""
+
+    def open_store() -> Store:
+        return Store(sessions())
+
+    def loop() -> None:
+        while True:
+            time.sleep(settings["EVENT_PUMP_SECONDS"])
+            try:
+                deliver_due(open_store)
+                store = open_store()
+                try:
+                    expire_due(Context(settings, store, keys, fetch_json))
+                    store.commit()
+                finally:
+                    store.close()
+            except Exception:
+                logging.getLogger("porta.pump").exception("event pump round failed")
+
+    thread = threading.Thread(target=loop, name="porta-pump", daemon=True)
+    thread.start()
+    return thread
 
 
 def _is_api_request() -> bool:

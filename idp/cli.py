@@ -191,6 +191,13 @@ def clients() -> None:
 )
 @click.option("--scope", help="Scopes the client may ask for with client_credentials.")
 @click.option("--client-id", help="Use this client_id instead of a random one.")
+@click.option("--consent-event-endpoint", help="Where consent-event SETs are pushed (RFC 8935).")
+@click.option("--backchannel-logout-uri", help="Where back-channel logout tokens are sent.")
+@click.option(
+    "--consent-file",
+    type=click.File("r"),
+    help="JSON: the RP's consent terms per claim (purposes, retention…).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
 @pass_runtime
 def clients_create(
@@ -207,6 +214,9 @@ def clients_create(
     id_token_alg: str | None,
     scope: str | None,
     client_id: str | None,
+    consent_event_endpoint: str | None,
+    backchannel_logout_uri: str | None,
+    consent_file,
     as_json: bool,
 ) -> None:
     """Register a client and print its credentials."""
@@ -224,6 +234,9 @@ def clients_create(
         id_token_alg=id_token_alg,
         scope=scope,
         client_id=client_id,
+        event_endpoint=consent_event_endpoint,
+        backchannel_logout_uri=backchannel_logout_uri,
+        consent=json.load(consent_file) if consent_file else None,
     )
     if as_json:
         click.echo(json.dumps(result))
@@ -248,6 +261,9 @@ def _create_client(
     scope: str | None = None,
     client_id: str | None = None,
     secret: str | None = None,
+    event_endpoint: str | None = None,
+    backchannel_logout_uri: str | None = None,
+    consent: dict | None = None,
 ) -> dict[str, str]:
     from idp.protocol.clients import create_client
     from idp.protocol.errors import OAuthError
@@ -274,6 +290,12 @@ def _create_client(
         raw["id_token_signed_response_alg"] = id_token_alg
     if scope:
         raw["scope"] = scope
+    if event_endpoint:
+        raw["consent_event_endpoint"] = event_endpoint
+    if backchannel_logout_uri:
+        raw["backchannel_logout_uri"] = backchannel_logout_uri
+    if consent:
+        raw["consent"] = consent
     store = runtime.store()
     try:
         ctx = runtime.context(store)
@@ -362,6 +384,66 @@ def keys_retire(runtime: _Runtime, kid: str) -> None:
     click.echo(f"retired {kid}")
 
 
+# -- consents and events -------------------------------------------------------------------
+
+
+@main.group()
+def consents() -> None:
+    """The consent ledger."""
+
+
+@consents.command("verify-ledger")
+@pass_runtime
+def consents_verify_ledger(runtime: _Runtime) -> None:
+    """Check every person's hash chain; report the first broken link of each (exit 1 if any)."""
+    from idp.consent.ledger import verify_ledgers
+
+    store = runtime.store()
+    try:
+        checked, broken = verify_ledgers(store)
+    finally:
+        store.close()
+    for link in broken:
+        click.echo(
+            f"BROKEN ledger of user {link.user_id}: entry {link.sequence} (record {link.record_id}): {link.reason}",
+            err=True,
+        )
+    if broken:
+        raise SystemExit(1)
+    click.echo(f"ledger verified: {checked} entries, every chain intact")
+
+
+@consents.command("expire")
+@pass_runtime
+def consents_expire(runtime: _Runtime) -> None:
+    """Expire consents whose time has come (run it from cron; serve also does it)."""
+    from idp.consent.decisions import expire_due
+
+    store = runtime.store()
+    try:
+        count = expire_due(runtime.context(store))
+        store.commit()
+    finally:
+        store.close()
+    click.echo(f"expired {count} consent(s)")
+
+
+@main.group()
+def events() -> None:
+    """Notifications to relying parties (consent events, back-channel logout)."""
+
+
+@events.command("deliver")
+@pass_runtime
+def events_deliver(runtime: _Runtime) -> None:
+    """Push every due event once (retries follow the outbox backoff)."""
+    from idp.consent.events import deliver_due
+
+    runtime.store().close()
+    delivered = deliver_due(lambda: runtime.store())
+    click.echo(f"delivered {delivered} event(s)")
+
+
 # -- serving ----------------------------------------------------------------------------
 
 
@@ -427,6 +509,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             client_id=DEMO_CLIENT_ID,
             secret=DEMO_CLIENT_SECRET,
             subject_type="public",
+            event_endpoint="http://127.0.0.1:5001/events",
         )
         _create_client(
             runtime,

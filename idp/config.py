@@ -126,6 +126,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SITE_NAME", "Porta", "Name shown on the person's pages."),
     Setting(
+        "EVENT_PUMP_SECONDS",
+        15,
+        "How often each server worker pushes due consent events and back-channel logout tokens "
+        "from the outbox and expires lapsed consents; 0 turns the pump off (then run "
+        "`porta events deliver` and `porta consents expire` from cron).",
+    ),
+    Setting(
         "ARGON2_TIME_COST",
         3,
         "argon2id passes. With the two settings below, the defaults are RFC 9106 §4's second "

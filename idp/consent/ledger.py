@@ -164,6 +164,16 @@ def append(
     return Appended(row, receipt)
 
 
+def receipts_for_client(store: Store, client_id: str, sub: str | None) -> list[str]:
+    """Every receipt of records about ``client_id``, oldest first; only one person's with ``sub``."""
+    rows = store.session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.client_id == client_id)
+        .order_by(ConsentRecord.recorded_at)
+    )
+    return [row.receipt for row in rows if sub is None or row.document.get("subject") == sub]
+
+
 @dataclass(frozen=True)
 class BrokenLink:
     """The first entry of a ledger that fails verification."""

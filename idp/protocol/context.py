@@ -41,4 +41,5 @@ PATHS = {
     "revocation_endpoint": "/revoke",
     "introspection_endpoint": "/introspect",
     "end_session_endpoint": "/logout",
+    "consent_receipts_endpoint": "/consent/receipts",
 }

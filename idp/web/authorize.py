@@ -158,6 +158,7 @@ def login() -> Response | tuple[str, int] | str:
         client=client,
         email=(auth_request.login_hint if auth_request else "") or "",
         error=None,
+        next=request.args.get("next", ""),
     )
 
 
@@ -183,6 +184,7 @@ def login_submit() -> Response | tuple[str, int]:
             client=client,
             email=email,
             error="The email or password is not right.",
+            next=form.get("next", ""),
         ), 401
     ctx = context()
     sid = ctx.store.create_login_session(user.id, now(), later(ctx.config["SESSION_TTL"]))
@@ -197,7 +199,11 @@ def login_submit() -> Response | tuple[str, int]:
     session["sid"] = sid
     session["interactions"] = pending
     if auth_request is None:
-        return redirect(url_for("pages.home"), code=303)
+        target = form.get("next") or ""
+        # Only a local path: never an open redirector (RFC 9700 §4.11.2).
+        if not (target.startswith("/") and not target.startswith("//") and "\\" not in target):
+            target = url_for("pages.home")
+        return redirect(target, code=303)
     try:
         return _continue(client, auth_request, interaction_id)
     except authz.AuthorizationError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from idp.consent.ledger import receipts_for_client
 from idp.protocol.clients import authenticate_client, is_public
 from idp.protocol.context import PATHS
 from idp.protocol.discovery import provider_metadata
@@ -119,6 +120,27 @@ def userinfo_endpoint() -> Response:
         ctx.store.rollback()
         return _bearer_challenge(error)
     return json_response(body)
+
+
+@bp.route(PATHS["consent_receipts_endpoint"], methods=["POST"])
+def consent_receipts_endpoint() -> Response:
+    """The RP fetches its own consent receipts (consent_spec §7): client-authenticated like
+    introspection (RFC 7662 §2.1); optional ``sub`` narrows to one person."""
+    ctx = context()
+    try:
+        params = single(*body_params(required=False))
+        client = authenticate_client(
+            ctx,
+            params,
+            request.headers.get("Authorization"),
+            endpoint=ctx.endpoint(PATHS["consent_receipts_endpoint"]),
+        )
+        receipts = receipts_for_client(ctx.store, client.client_id, params.get("sub"))
+        ctx.store.commit()
+    except OAuthError as error:
+        ctx.store.rollback()
+        return _client_error(error)
+    return json_response({"receipts": receipts})
 
 
 @bp.route("/.well-known/openid-configuration", methods=["GET"])

@@ -1,0 +1,109 @@
+"""What the person's dashboard and its JSON API show: every relationship, derived from the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from idp.consent import events, ledger
+from idp.protocol.context import Context
+from idp.storage.models import ConsentRecord, Disclosure
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+
+
+def relationship_ids(ctx: Context, user_id: str) -> list[str]:
+    """Client ids the person has a ledger history with, most recent first."""
+    rows = ctx.store.session.execute(
+        select(ConsentRecord.client_id, func.max(ConsentRecord.sequence))
+        .where(ConsentRecord.user_id == user_id)
+        .group_by(ConsentRecord.client_id)
+        .order_by(func.max(ConsentRecord.sequence).desc())
+    )
+    return [client_id for client_id, _ in rows]
+
+
+def relationship(
+    ctx: Context, user_id: str, client_id: str, *, full: bool = False
+) -> dict[str, Any] | None:
+    """One relationship: the RP, since when, current state, what it receives and why."""
+    records = ledger.records_of(ctx.store, user_id, client_id)
+    if not records:
+        return None
+    client = ctx.store.get_client(client_id)
+    latest = records[-1]
+    doc = latest.document
+    request = doc["request"]
+    granted = doc.get("granted", {}) if latest.state in ledger.ACTIVE else {}
+    last_access = ctx.store.session.scalar(
+        select(func.max(Disclosure.at)).where(
+            Disclosure.user_id == user_id, Disclosure.client_id == client_id
+        )
+    )
+    body: dict[str, Any] = {
+        "client_id": client_id,
+        "name": (client.metadata_.get("client_name") if client else None)
+        or request["relying_party"]["name"],
+        "relying_party": request["relying_party"],
+        "since": _iso(records[0].recorded_at),
+        "state": latest.state,
+        "active": latest.state in ledger.ACTIVE,
+        "record_id": latest.record_id,
+        "expires_at": doc.get("expires_at"),
+        "shared": [
+            {
+                "claim": name,
+                "purposes": grant["purposes"],
+                "retention": request["claims"].get(name, {}).get("retention"),
+                "essential": request["claims"].get(name, {}).get("essential", False),
+            }
+            for name, grant in granted.items()
+        ],
+        "refused": doc.get("refused", []) if latest.state in ledger.ACTIVE else [],
+        "persona": (doc.get("persona") or {}).get("persona_id"),
+        "last_access": _iso(last_access),
+        "receipts": [
+            {
+                "record_id": r.record_id,
+                "state": r.state,
+                "recorded_at": _iso(r.recorded_at),
+                "sequence": r.sequence,
+            }
+            for r in reversed(records)
+        ],
+    }
+    if full:
+        body["disclosures"] = [
+            {"at": _iso(d.at), "channel": d.channel, "claims": d.claims}
+            for d in ctx.store.disclosures(user_id, client_id)[:200]
+        ]
+        body["deliveries"] = [
+            {
+                "id": row.id,
+                "event_type": row.event_type,
+                "status": row.status,
+                "attempts": row.attempts,
+                "created_at": _iso(row.created_at),
+                "delivered_at": _iso(row.delivered_at),
+                "last_error": row.last_error,
+            }
+            for row in events.deliveries_for(ctx.store, user_id, client_id)
+        ]
+    return body
+
+
+def relationships(ctx: Context, user_id: str) -> list[dict[str, Any]]:
+    """Every relationship of the person."""
+    found = (relationship(ctx, user_id, client_id) for client_id in relationship_ids(ctx, user_id))
+    return [r for r in found if r is not None]
+
+
+def own_record(ctx: Context, user_id: str, record_id: str) -> ConsentRecord | None:
+    """A ledger record, only if it is the person's own."""
+    record = ctx.store.get_consent_record(record_id)
+    if record is None or record.user_id != user_id:
+        return None
+    return record
