@@ -83,7 +83,7 @@ def render_html(report: RunReport) -> str:
                     note = '<div class="note">listed as an expected failure but passes: remove it from the list</div>'
             level = "required" if r.required else "recommended"
             rows.append(
-                f'<tr class="{r.status}"><td class="status"><span class="badge {r.status}">'
+                f'<tr class="{r.status}" id="t-{html.escape(r.id)}"><td class="status"><span class="badge {r.status}">'
                 f'{r.status}</span></td><td><code>{html.escape(r.id)}</code>'
                 f'<div class="title">{html.escape(r.title)}</div></td>'
                 f'<td>{html.escape(r.spec)}<div class="level">{level}</div></td>'
@@ -95,9 +95,18 @@ def render_html(report: RunReport) -> str:
         )
         sections.append(
             f'<section><h2>{html.escape(plan)} <small>{counts}</small></h2><table>'
-            '<thead><tr><th>verdict</th><th>test</th><th>spec</th><th>detail</th><th>s</th></tr></thead>'
+            '<thead><tr><th>verdict</th><th>test</th><th>spec</th><th>detail</th><th>time (s)</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></section>'
         )
+    attention = [r for r in report.results if r.status in (FAILED, WARNING)]
+    attention.sort(key=lambda r: (r.status != FAILED, PLANS.index(r.plan)))
+    if attention:
+        items = "".join(
+            f'<li class="{r.status}"><a href="#t-{html.escape(r.id)}"><code>{html.escape(r.id)}</code></a> '
+            f'<span class="badge {r.status}">{r.status}</span> {html.escape(r.message[:160])}</li>'
+            for r in attention
+        )
+        sections.insert(0, f'<section class="attention"><h2>Needs attention</h2><ul>{items}</ul></section>')
     verdict = "FAILED" if report.exit_status else "PASSED"
     values = {
         "css": css,
