@@ -121,18 +121,24 @@ def code_expired(ctx: Context) -> None:
 @check("rfc9700-redirect-uri-exact-match", PLAN, "RFC 9700 §2.1, §4.1.3; OIDC Core §3.1.2.1",
        "redirect_uri is compared by exact string match")
 def redirect_exact(ctx: Context) -> None:
-    """Path, query, port and host-case variants of the registered URI are all refused."""
+    """Path, query, port and host-case variants of the registered URI are all refused.
+
+    The port variant is left out for loopback redirect URIs: RFC 8252 §7.3 and RFC 9700
+    §4.1.3 let native apps' loopback redirects use any port, and op.toml does not say
+    whether the client is a native app.
+    """
     registered = ctx.client.redirect_uri
     parts = urlsplit(registered)
-    port = (parts.port or 80) + 1
     variants = [
         registered + "/extra",
         registered + ("&" if parts.query else "?") + "inject=1",
-        urlunsplit((parts.scheme, f"{parts.hostname}:{port}", parts.path, parts.query, "")),
         urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "x", parts.query, "")),
         urlunsplit((parts.scheme, (parts.hostname or "").upper() + (f":{parts.port}" if parts.port else ""),
                     parts.path, parts.query, "")),
     ]
+    if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
+        port = (parts.port or (443 if parts.scheme == "https" else 80)) + 1
+        variants.append(urlunsplit((parts.scheme, f"{parts.hostname}:{port}", parts.path, parts.query, "")))
     for variant in variants:
         if variant == registered:
             continue
