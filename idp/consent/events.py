@@ -20,7 +20,7 @@ from sqlalchemy import select
 from idp.keys import KeyRing
 from idp.protocol.util import epoch, now, random_token
 from idp.storage import Store
-from idp.storage.models import Client, EventOutbox
+from idp.storage.models import Client, EventOutbox, Grant
 
 EVENT_BASE = "https://porta.example/consent-spec/1.0/event/"
 WITHDRAWN = EVENT_BASE + "consent-withdrawn"
@@ -85,10 +85,36 @@ def enqueue_backchannel_logout(
         "sub": subject,
         "events": {BACKCHANNEL_LOGOUT: {}},
     }
-    if sid and client.metadata_.get("backchannel_logout_session_required"):
-        claims["sid"] = sid
+    if sid:
+        claims["sid"] = sid  # backchannel_logout_session_supported: always sent when known
     token = keys.sign(claims, "ES256", typ="logout+jwt")
     return _queue(store, client, user_id, endpoint, token, BACKCHANNEL_LOGOUT)
+
+
+def notify_session_end(ctx: Any, sid: str) -> int:
+    """Queue a logout token for every RP that got tokens in this session and asked to be told
+    (Back-Channel Logout 1.0 §2.5: the OP sends one when the person logs out of the OP)."""
+    from idp.protocol.tokens import subject
+
+    clients = ctx.store.session.execute(
+        select(Grant.client_id, Grant.user_id).where(Grant.sid == sid).distinct()
+    ).all()
+    queued = 0
+    for client_id, user_id in clients:
+        client = ctx.store.get_client(client_id)
+        if client is None or user_id is None:
+            continue
+        row = enqueue_backchannel_logout(
+            ctx.store,
+            ctx.keys,
+            ctx.issuer,
+            client,
+            user_id=user_id,
+            subject=subject(ctx, client, user_id),
+            sid=sid,
+        )
+        queued += row is not None
+    return queued
 
 
 def _queue(

@@ -41,7 +41,8 @@ def provider_metadata(config: dict[str, Any]) -> dict[str, Any]:
         "prompt_values_supported": list(PROMPT_VALUES),
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "ui_locales_supported": ["en"],
         "access_token_signing_alg_values_supported": [config["ACCESS_TOKEN_SIGNING_ALG"]],
         # Porta's consent profile (consent_spec): receipts in token responses, consent events.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, request, session
 
+from idp.consent.events import notify_session_end
 from idp.protocol.errors import OAuthError
 from idp.protocol.logout import LogoutRequest, validate_logout_request
+from idp.web.account import deliver_in_background
 from idp.web.common import body_params, context, current_login, error_page, query_params, single
 
 bp = Blueprint("pages", __name__)
@@ -22,7 +24,10 @@ def _finish_logout(logout: LogoutRequest) -> Response | tuple[str, int] | str:
     sid = session.get("sid")
     if sid:
         ctx.store.end_login_session(sid)
+        notified = notify_session_end(ctx, sid)
         ctx.store.commit()
+        if notified:
+            deliver_in_background()
     session.clear()
     if logout.redirect_to:
         return redirect(logout.redirect_to, code=303)
