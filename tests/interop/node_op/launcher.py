@@ -32,6 +32,8 @@ The server process is stopped (by its PID) when the ``with`` block ends.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -80,8 +82,20 @@ def ensure_installed() -> None:
     Uses ``npm ci`` (exact versions from ``package-lock.json``); raises NodeOPError when
     node/npm are missing or the install fails.
     """
-    if (HERE / "node_modules" / "oidc-provider" / "package.json").exists():
+    marker = HERE / "node_modules" / "oidc-provider" / "package.json"
+    if marker.exists():
         return
+    lock_path = Path(tempfile.gettempdir()) / f"porta-node-op-{hashlib.sha256(bytes(HERE)).hexdigest()[:12]}.lock"
+    with lock_path.open("w") as lock:  # parallel test workers install once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not marker.exists():
+                _npm_install()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _npm_install() -> None:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         raise NodeOPError("node and npm are needed to run node-oidc-provider")
