@@ -59,7 +59,10 @@ class ConsoleProgress:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(prog="porta-conformance", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="porta-conformance",
+        description="Run the OpenID provider conformance suite against any provider.",
+        epilog="Exit status: 0 no failure, 1 a test failed, 2 usage, config or connection error.")
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="run test plans against a provider")
     run_cmd.add_argument("--config", required=True, help="op.toml describing the provider")
@@ -67,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"comma-separated plans ({','.join(PLANS)}) and/or test ids")
     run_cmd.add_argument("--expected-failures", default=None, metavar="FILE",
                          help="'test-id: reason' lines; these still run but do not fail the exit status")
-    run_cmd.add_argument("--report-json", metavar="F")
-    run_cmd.add_argument("--report-junit", metavar="F")
-    run_cmd.add_argument("--report-html", metavar="F")
+    run_cmd.add_argument("--report-json", metavar="F", help="write the JSON report to F")
+    run_cmd.add_argument("--report-junit", metavar="F", help="write JUnit XML to F")
+    run_cmd.add_argument("--report-html", metavar="F", help="write a self-contained HTML page to F")
     run_cmd.add_argument("--no-colour", action="store_true", help="plain console output")
     list_cmd = commands.add_parser("list", help="list test ids with plan and spec section")
     list_cmd.add_argument("--plan", default=None)
