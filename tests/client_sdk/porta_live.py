@@ -77,6 +77,10 @@ class PortaServer:
             "PORTA_DATABASE_URL": f"sqlite:///{folder / 'porta.sqlite'}",
             "PORTA_ISSUER": self.issuer,
             "PORTA_SECRET_KEY": "client-sdk-tests-secret-key-0123456789",
+            # These suites log in many times from 127.0.0.1 within a minute; Porta's login
+            # rate limit (a brute-force defence, tested by Porta's own suite) would refuse
+            # them, so the test server allows more.
+            "PORTA_LOGIN_RATE_LIMIT": "600 per minute",
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
             ),
