@@ -266,3 +266,20 @@ def test_wrong_password_fails_with_the_login_page_described(broken: BrokenOP, tm
     assert main(["run", "--config", str(config), "--plan", "oidcc-server", "--report-json", str(report_path)]) == 1
     [result] = json.loads(report_path.read_text())["results"]
     assert result["status"] == "failed" and "wrong password" in result["message"], result
+
+
+def test_every_data_file_of_the_package_is_listed_in_package_data() -> None:
+    """setup.cfg's package_data must ship the report template and stylesheet (and any driver JS)."""
+    import configparser
+    import fnmatch
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    patterns = [p.strip() for p in cfg["options.package_data"]["conformance_tests"].split(",")]
+    package = root / "conformance_tests"
+    data_files = [p.relative_to(package).as_posix() for p in package.rglob("*")
+                  if p.is_file() and p.suffix not in {".py", ".pyc", ".md"} and "__pycache__" not in p.parts]
+    assert data_files, "expected the report template and stylesheet"
+    missing = [f for f in data_files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert not missing, f"not shipped by package_data: {missing}"
