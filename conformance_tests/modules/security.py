@@ -78,7 +78,7 @@ def _userinfo_status(ctx: Context, access_token: str) -> int:
 
 # --- authorization code ------------------------------------------------------------------
 
-@check("rfc9700-code-reuse-revokes-tokens", PLAN, "RFC 6749 §4.1.2, §10.5; RFC 9700 §4.5",
+@check("rfc9700-code-reuse-revokes-tokens", PLAN, "RFC 6749 §4.1.2, §10.5",
        "Redeeming a code twice revokes the tokens issued for it", required=False)
 def code_reuse_revokes(ctx: Context) -> None:
     """RFC 6749 §4.1.2: the AS SHOULD revoke all tokens previously issued from a reused code."""
@@ -208,10 +208,11 @@ def pkce_public(ctx: Context) -> None:
 
 # --- mix-up -------------------------------------------------------------------------------
 
-@check("rfc9207-iss-parameter", PLAN, "RFC 9207 §2, §2.4; RFC 9700 §4.4.2",
+@check("rfc9207-iss-parameter", PLAN, "RFC 9207 §2, §2.3; RFC 9700 §2.1, §4.4.2",
        "iss is in every authorization response and equals the issuer")
 def iss_parameter(ctx: Context) -> None:
-    """When advertised, iss MUST be in success and error responses."""
+    """RFC 9207 §2: iss MUST be in success and error responses; §2.3: it MUST equal the
+    metadata's issuer."""
     if not ctx.metadata.get("authorization_response_iss_parameter_supported"):
         skip("authorization_response_iss_parameter_supported is not true (see rfc9700-mix-up-defence-advertised)")
     issuer = ctx.metadata["issuer"]
@@ -228,10 +229,11 @@ def iss_parameter(ctx: Context) -> None:
            f"error response iss={error.params.get('iss')!r}, expected {issuer!r} (RFC 9207 §2)")
 
 
-@check("rfc9700-mix-up-defence-advertised", PLAN, "RFC 9700 §4.4.2, RFC 9207 §3",
+@check("rfc9700-mix-up-defence-advertised", PLAN, "RFC 9700 §2.1, §4.4.2; RFC 9207 §2.3, §3",
        "The provider advertises the iss response parameter", required=False)
 def mix_up_advertised(ctx: Context) -> None:
-    """RFC 9700 §4.4.2 recommends the iss parameter as the mix-up countermeasure."""
+    """RFC 9700 §2.1 and §4.4.2 point clients at the iss parameter against mix-up; a
+    provider that does not offer it leaves them without the recommended defence."""
     expect(ctx.metadata.get("authorization_response_iss_parameter_supported") is True,
            "authorization_response_iss_parameter_supported is not true")
 
@@ -290,7 +292,7 @@ def _assertion_request(ctx: Context, client: ClientConfig, assertion: str) -> re
     })
 
 
-@check("rfc7523-client-assertion-replay", PLAN, "OIDC Core §9 (jti), RFC 7523 §3, RFC 9700 §2.5",
+@check("rfc7523-client-assertion-replay", PLAN, "OIDC Core §9 (jti), RFC 7523 §3 item 7",
        "A private_key_jwt client assertion is single-use")
 def assertion_replay(ctx: Context) -> None:
     """OIDC Core §9: client assertion JWTs MUST only be used once."""
