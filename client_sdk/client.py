@@ -904,6 +904,21 @@ class Client:
         return endpoint + separator + urlencode(query)
 
     # ------------------------------------------------------------------ consent
+    def consent_receipts(self, sub: str | None = None) -> list[str]:
+        """Fetch this client's consent receipts from the provider, oldest first.
+
+        Porta's ``consent_receipts_endpoint`` (consent_spec §7): a client-authenticated POST,
+        like introspection (RFC 7662 §2.1); ``sub`` narrows the answer to one person.
+        Returns the receipt JWTs; check each with :meth:`verify_consent_receipt`.
+        """
+        data = {"sub": sub} if sub else {}
+        response = self._back_channel("consent_receipts_endpoint", data, "consent receipts")
+        body = self._json(response, "consent receipts")
+        receipts = body.get("receipts")
+        if not isinstance(receipts, list) or not all(isinstance(r, str) for r in receipts):
+            raise ResponseValidationError("consent receipts response has no 'receipts' list of JWTs")
+        return receipts
+
     def verify_consent_receipt(self, receipt: str, *, require_schema: bool = True) -> dict[str, Any]:
         """Verify a consent receipt from this provider and return its claims.
 

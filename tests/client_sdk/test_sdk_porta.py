@@ -149,3 +149,14 @@ def test_consent_receipt_from_the_token_response_verifies(porta: Any) -> None:
     claims = client.verify_consent_receipt(tokens.consent_receipt)
     assert claims["sub"] == tokens.sub
     assert claims["consent_record"]["state"] in ("given", "renewed")
+
+
+def test_consent_receipts_endpoint_lists_this_clients_receipts(porta: Any) -> None:
+    client = make_client(porta, "SDK receipts API")
+    request, arrival = login(porta, client)
+    tokens = client.exchange_code(arrival.url, request)
+    receipts = client.consent_receipts(sub=tokens.sub)
+    assert receipts, "the person consented, so the provider holds a receipt"
+    claims = [client.verify_consent_receipt(receipt) for receipt in receipts]
+    assert {c["sub"] for c in claims} == {tokens.sub}
+    assert tokens.consent_receipt in receipts
