@@ -21,7 +21,10 @@ from conformance_tests.config import LoginConfig
 from conformance_tests.drivers.base import Outcome, matches, redirect_outcome
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  # The suite's attacker and example URLs use the reserved TLDs of RFC 2606;
+                  # never let a lookup for them leave the machine.
+                  "--host-resolver-rules=MAP *.invalid ~NOTFOUND, MAP *.example ~NOTFOUND"]
 MAX_STEPS = 15
 _USERNAME_SELECTORS = [
     "input[type=email]", "input[name*=email i]", "input[name*=user i]", "input[name*=login i]",
