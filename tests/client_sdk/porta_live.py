@@ -89,21 +89,22 @@ class PortaServer:
         self.log_path = folder / "porta-serve.log"
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
-        """Run ``porta ARGS`` against this server's database and return its stdout."""
-        result = subprocess.run(
-            [*_command(), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=self.folder,
-            timeout=120,
-            check=False,
-        )
-        if result.returncode != 0:
+        """Run ``porta ARGS`` against this server's database and return its stdout.
+
+        The click command runs in this process (``CliRunner``) with the server's
+        environment: the same command-line parsing and code as the console script, without
+        paying for a fresh interpreter and imports on every call.
+        """
+        from click.testing import CliRunner
+
+        from idp.cli import main as porta_main
+
+        overrides = {k: v for k, v in self.env.items() if k.startswith("PORTA_")}
+        result = CliRunner().invoke(porta_main, list(args), input=stdin, env=overrides)
+        if result.exit_code != 0:
             raise RuntimeError(
-                f"porta {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
+                f"porta {' '.join(args)} failed ({result.exit_code}):\n{result.output}"
+            ) from result.exception
         return result.stdout
 
     def create_user(self, email: str, name: str, password: str) -> None:
