@@ -13,8 +13,9 @@ Usage::
 
 The server runs as a subprocess against a fresh SQLite database in the given folder, is
 configured only through ``PORTA_*`` environment variables, and is stopped by its PID when
-the ``with`` block ends.  The ``porta`` console script is used when installed; otherwise
-``idp.cli.main`` is run with this interpreter.
+the ``with`` block ends.  ``porta serve`` runs from the ``porta`` console script when it is
+installed, otherwise as ``idp.cli.main`` under this interpreter; management commands
+(``users create``, ``clients create`` …) run the same click command in-process.
 """
 
 from __future__ import annotations
