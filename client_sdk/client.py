@@ -573,6 +573,13 @@ class Client:
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
+        reserved = set(query) - {"scope"}
+        overridden = sorted(reserved.intersection(params))
+        if overridden:
+            raise ValueError(
+                f"{overridden} are set by the client itself (fresh state, nonce and PKCE for "
+                "every request); pass redirect_uri as its own argument"
+            )
         for name, value in params.items():
             if value is None:
                 continue

@@ -84,6 +84,13 @@ def test_authorization_url_always_uses_pkce_s256_state_and_nonce(fake_op: FakePr
     assert restored == request
 
 
+@pytest.mark.parametrize("name", ["state", "nonce", "code_challenge", "code_challenge_method", "client_id"])
+def test_security_parameters_cannot_be_overridden(fake_op: FakeProvider, name: str) -> None:
+    client = make_client(fake_op)
+    with pytest.raises(ValueError, match=name):
+        client.authorization_url("openid", **{name: "chosen-by-caller"})
+
+
 def test_par_is_used_when_the_provider_requires_it(fake_op: FakeProvider) -> None:
     fake_op.metadata_overrides = {"require_pushed_authorization_requests": True}
     client = make_client(fake_op)
