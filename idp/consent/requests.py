@@ -12,13 +12,15 @@ refused with ``invalid_client_metadata`` before any person sees it.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import consent_spec
-from idp.protocol.claims import SCOPE_CLAIMS, requested_claim_names
-from idp.protocol.errors import InvalidClientMetadataError
+from idp.protocol.claims import SCOPE_CLAIMS, STANDARD_CLAIMS, requested_claim_names
+from idp.protocol.errors import InvalidAuthorizationDetailsError, InvalidClientMetadataError
 from idp.storage.models import Client
 
 # Defaults for claims the RP did not describe: the narrowest honest reading of an OIDC
@@ -33,10 +35,80 @@ SENSITIVITY = {
     "gender": "moderate",
 }
 EXTENSION = "consent"  # the client-metadata member holding the RP's registered consent terms
+CONSENT_DETAIL_TYPE = (
+    "https://porta.example/consent-spec/1.0/authorization-details/consent"  # SPEC.md §4.1.1
+)
+MAX_DETAILS = 10
+
+
+def parse_authorization_details(raw: str | None) -> list[dict[str, Any]]:
+    """The ``authorization_details`` parameter (RFC 9396 §2), checked; only the consent type."""
+    if raw is None:
+        return []
+    try:
+        details = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidAuthorizationDetailsError("authorization_details is not valid JSON") from exc
+    if not isinstance(details, list) or not details or len(details) > MAX_DETAILS:
+        raise InvalidAuthorizationDetailsError(
+            f"authorization_details must be a JSON array of 1 to {MAX_DETAILS} objects"
+        )
+    for index, detail in enumerate(details):
+        where = f"authorization_details[{index}]"
+        if not isinstance(detail, dict) or not isinstance(detail.get("type"), str):
+            raise InvalidAuthorizationDetailsError(f"{where} must be an object with a type")
+        if detail["type"] != CONSENT_DETAIL_TYPE:
+            raise InvalidAuthorizationDetailsError(
+                f"{where}.type {detail['type']!r} is not supported"
+            )
+        claims = detail.get("claims")
+        if not isinstance(claims, dict) or not claims:
+            raise InvalidAuthorizationDetailsError(
+                f"{where}.claims must be an object naming claims"
+            )
+        for name, spec in claims.items():
+            if not is_consentable(name):
+                raise InvalidAuthorizationDetailsError(
+                    f"{where}.claims: {name!r} is not a claim name"
+                )
+            if not isinstance(spec, dict) or not isinstance(spec.get("purposes"), list):
+                raise InvalidAuthorizationDetailsError(f"{where}.claims.{name} needs purposes")
+            unknown = set(spec) - {"purposes", "essential", "retention", "reason"}
+            if unknown:
+                raise InvalidAuthorizationDetailsError(
+                    f"{where}.claims.{name}: unknown member(s) {', '.join(sorted(unknown))}"
+                )
+    return details
+
+
+def detail_claims(details: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Claim specifications asked for through consent authorization details."""
+    merged: dict[str, dict[str, Any]] = {}
+    for detail in details:
+        merged.update(detail["claims"])
+    return merged
+
+
+def granted_details(request: dict[str, Any], granted: list[str]) -> list[dict[str, Any]]:
+    """The request's authorization details narrowed to the granted claims (RFC 9396 §7)."""
+    out = []
+    for detail in request.get("authorization_details", []):
+        kept = {name: spec for name, spec in detail.get("claims", {}).items() if name in granted}
+        if kept:
+            out.append({**detail, "claims": kept})
+    return out
 
 
 def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+CUSTOM_CLAIM = re.compile(r"^(https://\S+|urn:[a-zA-Z0-9][a-zA-Z0-9-]{0,31}:\S+)$")
+
+
+def is_consentable(name: str) -> bool:
+    """A claim name the consent spec can carry: standard (OIDC Core §5.1) or URI-named (§5.1.2)."""
+    return name in STANDARD_CLAIMS or (len(name) <= 2048 and bool(CUSTOM_CLAIM.match(name)))
 
 
 def claims_requested(
@@ -52,6 +124,8 @@ def claims_requested(
     for member in ("id_token", "userinfo"):
         part = (claims_parameter or {}).get(member) or {}
         for claim in requested_claim_names([], part):
+            if not is_consentable(claim):
+                continue  # OIDC Core §5.5: claims the OP does not understand are ignored
             if claim not in names:
                 names.append(claim)
             spec = part.get(claim)
@@ -104,10 +178,23 @@ def build_request(
     *,
     language: str = "en",
     now: datetime,
+    details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A consent-request document (SPEC.md §4.1) for these claims."""
+    """A consent-request document (SPEC.md §4.1) for these claims and authorization details."""
     registered = client.metadata_.get(EXTENSION, {})
-    claims = {name: claim_entry(client, name, name in essential) for name in claim_names}
+    asked_in_details = detail_claims(details or [])
+    names = list(claim_names) + [n for n in asked_in_details if n not in claim_names]
+    claims = {}
+    for name in names:
+        entry = claim_entry(client, name, name in essential)
+        spec = asked_in_details.get(name)
+        if spec is not None:  # SPEC.md §4.1.1: the details take precedence over registration
+            entry["purposes"] = list(spec["purposes"])
+            entry["essential"] = bool(spec.get("essential", False)) or name in essential
+            for member in ("retention", "reason"):
+                if member in spec:
+                    entry[member] = spec[member]
+        claims[name] = entry
     document: dict[str, Any] = {
         "$schema": consent_spec.schema_id("consent-request"),
         "spec_version": consent_spec.SPEC_VERSION,
@@ -120,6 +207,8 @@ def build_request(
     }
     if registered.get("accepted_terms"):
         document["accepted_terms"] = registered["accepted_terms"]
+    if details:
+        document["authorization_details"] = details
     return document
 
 

@@ -15,6 +15,7 @@ The steps, in the order the specs give them:
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,8 +23,14 @@ from urllib.parse import urlencode, urlsplit
 
 import jwt
 
+import consent_spec
 from idp.consent import decisions
-from idp.consent.requests import build_request, claims_requested
+from idp.consent.requests import (
+    build_request,
+    claims_requested,
+    detail_claims,
+    parse_authorization_details,
+)
 from idp.protocol import pkce
 from idp.protocol.claims import parse_claims_request, requested_claim_names
 from idp.protocol.clients import is_public
@@ -31,6 +38,7 @@ from idp.protocol.context import Context
 from idp.protocol.errors import (
     BadRedirectError,
     ConsentRequiredError,
+    InvalidAuthorizationDetailsError,
     InvalidRequestError,
     LoginRequiredError,
     OAuthError,
@@ -269,9 +277,17 @@ def validate_authorization_request(
             ui_locales=params.get("ui_locales"),
             acr_values=params.get("acr_values"),
         )
+        details = parse_authorization_details(params.get("authorization_details"))
         names, essential = claims_requested(request.scopes, request.claims)
-        if names:
-            request.consent_request = build_request(client, names, essential, now=now())
+        if names or details:
+            request.consent_request = build_request(
+                client, names, essential, now=now(), details=details
+            )
+            problems = consent_spec.validate(request.consent_request, kind="consent-request")
+            if problems:
+                first = problems[0]
+                error = InvalidAuthorizationDetailsError if details else InvalidRequestError
+                raise error(f"consent request {first.path}: {first.message}")
     except OAuthError as error:
         raise fail(error) from error
     return client, request
@@ -344,6 +360,18 @@ def next_step(
     return "issue"
 
 
+def _claims_with_details(request: AuthorizationRequest) -> dict[str, Any] | None:
+    """The claims parameter plus claims asked through authorization details (served at UserInfo)."""
+    details = (request.consent_request or {}).get("authorization_details")
+    if not details:
+        return request.claims
+    merged = json.loads(json.dumps(request.claims or {}))
+    userinfo = merged.setdefault("userinfo", {})
+    for name in detail_claims(details):
+        userinfo.setdefault(name, None)
+    return merged
+
+
 def issue_code(
     ctx: Context,
     client: Client,
@@ -365,7 +393,7 @@ def issue_code(
         user_id=login.user.id,
         client_id=client.client_id,
         scope=" ".join(request.scopes),
-        claims=request.claims,
+        claims=_claims_with_details(request),
         auth_time=login.auth_time,
         sid=login.sid,
         expires_at=later(ctx.config["REFRESH_TOKEN_TTL"]),

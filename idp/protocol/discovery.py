@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import consent_spec
+from idp.consent.requests import CONSENT_DETAIL_TYPE
 from idp.protocol.authorize import PROMPT_VALUES, RESPONSE_MODES, SUPPORTED_SCOPES
 from idp.protocol.claims import PROTOCOL_CLAIMS, STANDARD_CLAIMS
 from idp.protocol.clients import ASSERTION_ALGS, AUTH_METHODS
@@ -49,4 +50,5 @@ def provider_metadata(config: dict[str, Any]) -> dict[str, Any]:
         "consent_receipts_supported": True,
         "consent_spec_version": consent_spec.SPEC_VERSION,
         "consent_receipt_signing_alg_values_supported": ["ES256"],
+        "authorization_details_types_supported": [CONSENT_DETAIL_TYPE],
     }

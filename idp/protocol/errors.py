@@ -130,6 +130,11 @@ class InvalidClientMetadataError(OAuthError):
     error = "invalid_client_metadata"
 
 
+# RFC 9396 §5
+class InvalidAuthorizationDetailsError(OAuthError):
+    error = "invalid_authorization_details"
+
+
 class RequestTooLargeError(InvalidRequestError):
     """A body over the configured limit: still an OAuth error, with HTTP 413."""
 

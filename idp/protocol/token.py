@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.consent.requests import granted_details
 from idp.protocol import pkce
 from idp.protocol.clients import is_public
 from idp.protocol.context import Context
@@ -94,6 +95,9 @@ def _issue(
             # The signed receipt of the consent this grant was issued under (consent_spec §7),
             # an extension parameter as RFC 6749 §5.1 allows.
             response["consent_receipt"] = record.receipt
+            details = granted_details(record.document["request"], grant.granted_claims or [])
+            if details:
+                response["authorization_details"] = details  # RFC 9396 §7
     if "offline_access" in scopes and "refresh_token" in client.metadata_.get("grant_types", []):
         refresh_token = random_token(32)
         ctx.store.create_refresh_token(
