@@ -136,7 +136,39 @@ def decide(
         expires_at=expires_at,
     )
     released = released_claims(appended.row)
+    if state == "renewed" and replaces is not None:
+        _restrict_grants(ctx, user, client, replaces, appended.row)
     return Decision(state, appended.row, appended.receipt, released)
+
+
+def _restrict_grants(
+    ctx: Context, user: User, client: Client, old: ConsentRecord, new: ConsentRecord
+) -> None:
+    """Tokens issued under ``old`` release only what ``new`` still grants (SPEC.md §9).
+
+    A renewal that leaves out claims granted before removes them as a narrowing
+    does: the RP's existing tokens stop releasing them, and the RP is told.
+    """
+    still = released_claims(new)
+    for grant in _grants_of(ctx, user.id, client.client_id):
+        grant.granted_claims = [c for c in (grant.granted_claims or []) if c in still]
+        grant.consent_record_id = new.record_id
+    removed = [c for c in old.document.get("granted", {}) if c not in still]
+    if removed:
+        events.enqueue_consent_event(
+            ctx.store,
+            ctx.keys,
+            ctx.issuer,
+            client,
+            user_id=user.id,
+            subject=new.document["subject"],
+            event_type=events.NARROWED,
+            payload={
+                "record_id": old.record_id,
+                "new_record_id": new.record_id,
+                "removed_claims": removed,
+            },
+        )
 
 
 def _expiry(request: dict[str, Any], granted: dict[str, Any]) -> datetime | None:
@@ -155,6 +187,8 @@ def _expiry(request: dict[str, Any], granted: dict[str, Any]) -> datetime | None
 def _supersede(
     ctx: Context, user: User, client: Client, record: ConsentRecord, request: dict[str, Any]
 ) -> None:
+    """End a lineage: a superseded consent releases nothing (SPEC.md §6.1), so the tokens
+    issued under it are revoked and the remembered approval is forgotten."""
     ledger.append(
         ctx.store,
         ctx.keys,
@@ -169,6 +203,9 @@ def _supersede(
         collection_method="consent-screen",
         replaces=record,
     )
+    for grant in _grants_of(ctx, user.id, client.client_id):
+        ctx.store.revoke_grant(grant.id, "consent_superseded")
+    ctx.store.forget_consent(user.id, client.client_id)
 
 
 def _grants_of(ctx: Context, user_id: str, client_id: str) -> list[Grant]:
