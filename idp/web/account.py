@@ -24,7 +24,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import CSRFError, generate_csrf
 
 from idp.consent import decisions, events, views
 from idp.storage import Store
@@ -64,6 +64,26 @@ def _login_or_redirect(api: bool):
         return wrapper
 
     return decorator
+
+
+@bp.errorhandler(CSRFError)
+def csrf_refused(error: CSRFError) -> Response | tuple[str, int]:
+    """A POST without a valid CSRF token: the API answers JSON (its Error schema), pages a page."""
+    if request.path.startswith("/account/api/"):
+        response = jsonify(
+            {
+                "error": "invalid_request",
+                "error_description": "missing or invalid X-CSRFToken header: "
+                "take csrf_token from /account/api/session",
+            }
+        )
+        response.status_code = 400
+        return response
+    return error_page(
+        "This form has expired",
+        "The form was missing its security token or it had expired. "
+        "Go back, reload the page and try again.",
+    )
 
 
 # -- pages ---------------------------------------------------------------------------------
