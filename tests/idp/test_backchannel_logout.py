@@ -19,7 +19,7 @@ def receiver():
     received: list[dict[str, list[str]]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             received.append(parse_qs(self.rfile.read(length).decode()))
             self.send_response(200)
