@@ -6,7 +6,8 @@
     python -m tests.conformance.results_table porta.json node.json   # from saved JSON reports
 
 The run uses the same deployments as the CI tests (tests/conformance/porta_launcher.py and
-tests/interop/node_op), the form driver, and Porta's expected-failures list.
+tests/interop/node_op), the form driver, and Porta's expected-failures list; the expired-code
+test runs against a second instance of each provider whose codes live 2 s.
 """
 
 from __future__ import annotations
@@ -52,20 +53,35 @@ def table(porta: dict[str, Any], node: dict[str, Any]) -> str:
 def _run_both(workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     from conformance_tests.cli import main
     from tests.conformance.conftest import write_op_toml
-    from tests.conformance.porta_launcher import porta_op
+    from tests.conformance.porta_launcher import porta_op, share_database_with
     from tests.conformance.test_node_op import NATIVE, RP, node_op_toml
     from tests.interop.node_op.launcher import node_op
 
-    reports = {}
+    def run(name: str, op_toml: dict[str, Any], *extra: str) -> None:
+        config = write_op_toml(workdir / f"{name}.toml", op_toml)
+        main(["run", "--config", str(config), "--no-colour", "--report-json", str(workdir / f"{name}.json"),
+              *extra])
+
+    expired = {"timing": {"code_lifetime_s": 2}}
+    known = ["--expected-failures", str(Path(__file__).with_name("porta_expected_failures.txt"))]
     with porta_op(workdir / "porta") as op:
-        config = write_op_toml(workdir / "porta.toml", op.op_toml)
-        main(["run", "--config", str(config), "--no-colour", "--report-json", str(workdir / "porta.json"),
-              "--expected-failures", str(Path(__file__).with_name("porta_expected_failures.txt"))])
+        run("porta", op.op_toml, *known)
+        with share_database_with(op, workdir, {"PORTA_AUTH_CODE_TTL": "2"}) as short:
+            run("porta-expiry", {**short.op_toml, **expired}, "--plan", "rfc9700-code-expired", *known)
     with node_op(clients=[RP, NATIVE]) as issuer:
-        config = write_op_toml(workdir / "node.toml", node_op_toml(issuer))
-        main(["run", "--config", str(config), "--no-colour", "--report-json", str(workdir / "node.json")])
+        run("node", node_op_toml(issuer))
+    with node_op(clients=[RP, NATIVE], code_ttl=2) as issuer:
+        run("node-expiry", {**node_op_toml(issuer), **expired}, "--plan", "rfc9700-code-expired")
+    reports = {}
     for name in ("porta", "node"):
-        reports[name] = json.loads((workdir / f"{name}.json").read_text())
+        report = json.loads((workdir / f"{name}.json").read_text())
+        [expiry] = json.loads((workdir / f"{name}-expiry.json").read_text())["results"]
+        old = next(r for r in report["results"] if r["id"] == expiry["id"])
+        report["results"][report["results"].index(old)] = expiry
+        summary_key = {"passed": "passed", "failed": "failed", "warning": "warnings", "skipped": "skipped"}
+        report["summary"][summary_key[old["status"]]] -= 1
+        report["summary"][summary_key[expiry["status"]]] += 1
+        reports[name] = report
     return reports["porta"], reports["node"]
 
 
