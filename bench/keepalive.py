@@ -235,6 +235,7 @@ def _verdict(cells, names, threads) -> None:
             scores[kind] = math.exp(sum(logs) / len(logs))
             print(f"  {kind:8} {scores[kind]:.2f}x")
     print("Geometric mean over the three endpoints of server CPU per request vs sync:")
+    cpu_scores = {}
     for kind in SERVERS:
         logs = [
             math.log(cells[(kind, n, True)].cpu_ms_per_request / base_cpu)
@@ -245,7 +246,8 @@ def _verdict(cells, names, threads) -> None:
             and cells[(kind, n, True)].cpu_ms_per_request > 0
         ]
         if logs:
-            print(f"  {kind:8} {math.exp(sum(logs) / len(logs)):.2f}x")
+            cpu_scores[kind] = math.exp(sum(logs) / len(logs))
+            print(f"  {kind:8} {cpu_scores[kind]:.2f}x")
     reused = {
         kind: all(
             (c := cells.get((kind, n, True))) is None or c.connections <= 2 * threads * len(c.runs)
@@ -255,6 +257,13 @@ def _verdict(cells, names, threads) -> None:
     }
     for kind in SERVERS:
         print(f"  {kind:8} keeps connections alive: {'yes' if reused[kind] else 'no'}")
+    thrifty = {k: v for k, v in cpu_scores.items() if k != BASELINE and reused[k]}
+    if len(thrifty) > 1:
+        ranked_cpu = sorted(thrifty, key=thrifty.get)
+        print(
+            f"\nLeast server CPU per request: {ranked_cpu[0]}, "
+            f"{thrifty[ranked_cpu[0]] / thrifty[ranked_cpu[1]]:.2f}x the CPU of {ranked_cpu[1]}"
+        )
     contenders = {k: v for k, v in scores.items() if k != BASELINE and reused[k]}
     if not contenders:
         return
