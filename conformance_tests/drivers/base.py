@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 
@@ -61,6 +61,10 @@ class BrowserSession(Protocol):
         approve: bool = True,
     ) -> Outcome:
         """Navigate to ``url``; log in and consent when ``interact``; capture the way out."""
+        ...
+
+    def fetch(self, method: str, url: str, json_body: Any = None) -> tuple[int, str]:
+        """An API call carrying this browser's cookies (the person's session): status, body."""
         ...
 
     def close(self) -> None:

@@ -200,6 +200,12 @@ class BrowserSession:
             if not captured:
                 raise
 
+    def fetch(self, method: str, url: str, json_body: Any = None) -> tuple[int, str]:
+        """An API call through the context's request API, which shares the browser's cookies."""
+        response = self.context.request.fetch(url, method=method, data=json_body, max_redirects=0,
+                                              timeout=self.timeout_ms)
+        return response.status, response.text()
+
     def close(self) -> None:
         """Close the browser context."""
         self.context.close()

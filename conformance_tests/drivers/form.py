@@ -11,6 +11,7 @@ Field names are auto-detected and can be set in op.toml ``[login]``.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 from urllib.parse import urljoin
 
 import requests
@@ -127,6 +128,11 @@ class FormSession:
         with_buttons = [f for f in forms if f.submit_buttons()]
         posts = [f for f in with_buttons if f.method == "post"]
         return (posts or with_buttons or [None])[0]
+
+    def fetch(self, method: str, url: str, json_body: Any = None) -> tuple[int, str]:
+        """An API call with this session's cookies."""
+        response = self.http.request(method, url, json=json_body, timeout=self.timeout, allow_redirects=False)
+        return response.status_code, response.text
 
     def close(self) -> None:
         """Drop the cookie jar."""

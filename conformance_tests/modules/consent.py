@@ -186,12 +186,8 @@ def withdrawal(ctx: Context) -> None:
             problems = spec.validate(document, "withdrawal")
             if problems:
                 fail(f"suite bug: its withdrawal document is invalid: {problems[:3]}")
-            http = getattr(browser, "http", None)
-            if http is None:
-                skip("withdrawal through the person's session needs the form driver")
-            response = http.post(endpoint, json=document, timeout=ctx.config.http_timeout_s)
-            expect(response.status_code in {200, 201, 202, 204},
-                   f"withdrawal answered HTTP {response.status_code}: {response.text[:200]}")
+            status, body = browser.fetch("POST", endpoint, json_body=document)
+            expect(status in {200, 201, 202, 204}, f"withdrawal answered HTTP {status}: {body[:200]}")
         finally:
             browser.close()
         userinfo = ctx.get(ctx.endpoint("userinfo_endpoint"),
@@ -241,14 +237,11 @@ def ledger_export(ctx: Context) -> None:
     browser = ctx.browser()
     try:
         ctx.login_and_tokens(scope="openid email", session=browser, extra={"prompt": "consent"})
-        http = getattr(browser, "http", None)
-        if http is None:
-            skip("the export through the person's session needs the form driver")
-        response = http.get(endpoint, timeout=ctx.config.http_timeout_s)
+        status, body = browser.fetch("GET", endpoint)
     finally:
         browser.close()
-    expect(response.status_code == 200, f"export answered HTTP {response.status_code}")
-    body = response.text.strip()
+    expect(status == 200, f"export answered HTTP {status}: {body[:200]}")
+    body = body.strip()
     if body.count(".") == 2 and not body.startswith("{"):
         header = jwt.get_unverified_header(body)
         expect(header.get("typ") == "portable-profile+json", f"signed export typ {header.get('typ')!r}")

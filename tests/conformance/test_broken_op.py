@@ -19,33 +19,33 @@ from conformance_tests.registry import all_tests
 from tests.conformance.broken_op.app import FAULTS
 from tests.conformance.broken_op.server import BrokenOP
 
-# fault -> (test id, verdict the fault must produce)
-FAULT_TO_TEST: dict[str, tuple[str, str]] = {
-    "code_reusable": ("oidcc-codereuse", "failed"),
-    "code_reuse_keeps_tokens": ("rfc9700-code-reuse-revokes-tokens", "warning"),
-    "code_any_client": ("rfc9700-code-other-client", "failed"),
-    "code_never_expires": ("rfc9700-code-expired", "failed"),
-    "redirect_uri_prefix_match": ("rfc9700-redirect-uri-exact-match", "failed"),
-    "token_ignores_redirect_uri": ("rfc9700-redirect-uri-token-mismatch", "failed"),
-    "pkce_downgrade": ("rfc9700-pkce-downgrade", "failed"),
-    "pkce_verifier_optional": ("rfc9700-pkce-verifier-missing", "failed"),
-    "pkce_verifier_unchecked": ("rfc9700-pkce-verifier-mismatch", "failed"),
-    "public_client_without_pkce": ("rfc9700-pkce-required-public-client", "warning"),
-    "no_iss_on_error": ("rfc9207-iss-parameter", "failed"),
-    "iss_not_advertised": ("rfc9700-mix-up-defence-advertised", "warning"),
-    "refresh_not_rotated": ("rfc9700-refresh-rotation", "failed"),
-    "refresh_reuse_not_detected": ("rfc9700-refresh-reuse-detected", "failed"),
-    "assertion_replay_allowed": ("rfc7523-client-assertion-replay", "failed"),
-    "assertion_alg_none_accepted": ("rfc8725-client-assertion-alg-none", "failed"),
-    "assertion_hs256_public_key": ("rfc8725-client-assertion-hs256-public-key", "failed"),
-    "login_page_framable": ("rfc9700-clickjacking-login", "failed"),
-    "logout_open_redirect": ("rfc9700-logout-open-redirect", "failed"),
-    "login_redirect_307": ("rfc9700-login-redirect-not-307", "failed"),
-    "consent_receipt_wrong_typ": ("consent-receipt-in-token-response", "failed"),
-    "consent_unticked_claim_released": ("consent-unticked-claims-never-leak", "failed"),
-    "consent_withdrawal_keeps_tokens": ("consent-withdrawal-revokes-tokens", "failed"),
-    "consent_event_not_pushed": ("consent-withdrawal-revokes-tokens", "failed"),
-    "consent_export_chain_broken": ("consent-ledger-export-validates", "failed"),
+FAULT_TO_TEST: dict[str, tuple[str, str, str]] = {
+    # fault: (test id, verdict the fault must produce, words the failure message must contain)
+    "code_reusable": ("oidcc-codereuse", "failed", "second redemption answered HTTP 200"),
+    "code_reuse_keeps_tokens": ("rfc9700-code-reuse-revokes-tokens", "warning", "still works"),
+    "code_any_client": ("rfc9700-code-other-client", "failed", "code redeemed by another client: accepted"),
+    "code_never_expires": ("rfc9700-code-expired", "failed", "accepted"),
+    "redirect_uri_prefix_match": ("rfc9700-redirect-uri-exact-match", "failed", "was accepted"),
+    "token_ignores_redirect_uri": ("rfc9700-redirect-uri-token-mismatch", "failed", "mismatched redirect_uri: accepted"),
+    "pkce_downgrade": ("rfc9700-pkce-downgrade", "failed", "code_verifier without code_challenge: accepted"),
+    "pkce_verifier_optional": ("rfc9700-pkce-verifier-missing", "failed", "no code_verifier: accepted"),
+    "pkce_verifier_unchecked": ("rfc9700-pkce-verifier-mismatch", "failed", "wrong code_verifier: accepted"),
+    "public_client_without_pkce": ("rfc9700-pkce-required-public-client", "warning", "public client without PKCE"),
+    "no_iss_on_error": ("rfc9207-iss-parameter", "failed", "error response iss=None"),
+    "iss_not_advertised": ("rfc9700-mix-up-defence-advertised", "warning", "is not true"),
+    "refresh_not_rotated": ("rfc9700-refresh-rotation", "failed", "did not rotate"),
+    "refresh_reuse_not_detected": ("rfc9700-refresh-reuse-detected", "failed", "reused refresh token: accepted"),
+    "assertion_replay_allowed": ("rfc7523-client-assertion-replay", "failed", "replayed client assertion: accepted"),
+    "assertion_alg_none_accepted": ("rfc8725-client-assertion-alg-none", "failed", "alg none assertion: accepted"),
+    "assertion_hs256_public_key": ("rfc8725-client-assertion-hs256-public-key", "failed", "keyed with the public key: accepted"),
+    "login_page_framable": ("rfc9700-clickjacking-login", "failed", "X-Frame-Options=None"),
+    "login_redirect_307": ("rfc9700-login-redirect-not-307", "failed", "HTTP 307"),
+    "logout_open_redirect": ("rfc9700-logout-open-redirect", "failed", "end_session redirected to"),
+    "consent_receipt_wrong_typ": ("consent-receipt-in-token-response", "failed", "typ"),
+    "consent_unticked_claim_released": ("consent-unticked-claims-never-leak", "failed", "unticked claim released"),
+    "consent_withdrawal_keeps_tokens": ("consent-withdrawal-revokes-tokens", "failed", "UserInfo still answers 200"),
+    "consent_event_not_pushed": ("consent-withdrawal-revokes-tokens", "failed", "no Security Event Token"),
+    "consent_export_chain_broken": ("consent-ledger-export-validates", "failed", "not a valid portable-profile"),
 }
 EXPIRY_WAIT_S = 1.0
 
@@ -64,7 +64,7 @@ def _run(config: Path, plan: str, tmp_path: Path, lifetime: float | None = None)
 def test_every_fault_has_a_test_and_every_security_and_consent_test_a_fault() -> None:
     assert set(FAULT_TO_TEST) == set(FAULTS)
     security_ids = {t.id for t in all_tests() if t.plan in {"security", "consent"}}
-    covered = {test_id for test_id, _ in FAULT_TO_TEST.values()}
+    covered = {test_id for test_id, _, _ in FAULT_TO_TEST.values()}
     assert security_ids <= covered, f"security tests without a fault: {security_ids - covered}"
 
 
@@ -94,7 +94,7 @@ def test_double_without_faults_expires_codes(broken: BrokenOP, broken_config: Pa
 @pytest.mark.parametrize("fault", sorted(FAULT_TO_TEST))
 def test_fault_turns_its_test_red(fault: str, broken: BrokenOP, broken_config: Path,
                                   tmp_path: Path) -> None:
-    test_id, verdict = FAULT_TO_TEST[fault]
+    test_id, verdict, words = FAULT_TO_TEST[fault]
     expiry = test_id == "rfc9700-code-expired"
     broken.set_fault(fault, code_lifetime_s=EXPIRY_WAIT_S if expiry else 60.0)
     try:
@@ -105,4 +105,5 @@ def test_fault_turns_its_test_red(fault: str, broken: BrokenOP, broken_config: P
     [result] = report["results"]
     assert result["id"] == test_id
     assert result["status"] == verdict, result
+    assert words in result["message"], result  # failed for the fault's reason, not another
     assert status == (1 if verdict == "failed" else 0)

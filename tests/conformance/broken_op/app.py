@@ -489,10 +489,12 @@ def create_app(issuer: str) -> Flask:
         if current is None:
             return jsonify({"error": "login_required"}), 401
         ledger = copy.deepcopy(state.ledgers.get(current["sub"], []))
+        document = consent_docs.export(ledger, state.receipts.get(current["sub"], []), issuer=issuer,
+                                       profile={"email": USERNAME, "name": "Bob Broken"})
         if fault("consent_export_chain_broken") and ledger:
-            ledger[0]["decided_at"] = "2000-01-01T00:00:00Z"
-        return jsonify(consent_docs.export(ledger, state.receipts.get(current["sub"], []), issuer=issuer,
-                                           profile={"email": USERNAME, "name": "Bob Broken"}))
+            # An entry edited after it was chained: its hash no longer matches what follows it.
+            document["ledger"][0]["language"] = "de" if ledger[0].get("language") != "de" else "en"
+        return jsonify(document)
 
     @app.get("/logout")
     def logout() -> Response:
