@@ -33,7 +33,8 @@ def validate_logout_request(ctx: Context, params: dict[str, str]) -> LogoutReque
     hinted: dict[str, object] = {}
     if hint:
         try:
-            hinted = ctx.keys.verify(hint, verify_exp=False, issuer=ctx.issuer)
+            # typ JWT (RFC 8725 §3.11): an access token, logout token or SET is not an ID token.
+            hinted = ctx.keys.verify(hint, typ="jwt", verify_exp=False, issuer=ctx.issuer)
         except jwt.PyJWTError as exc:
             raise InvalidRequestError(
                 f"id_token_hint is not an ID token from this issuer: {exc}"
