@@ -155,6 +155,17 @@ def test_forged_id_token_hint_is_refused_at_logout(shared_app, fresh_browser, rp
     assert logged_in(browser, rp)
 
 
+def test_an_access_token_is_not_an_id_token_hint(shared_app, fresh_browser, rp):
+    """RFC 8725 §3.11: an access token of this session (typ at+jwt) is not an ID token; it
+    cannot end the session without the person's confirmation."""
+    browser = fresh_browser()
+    issued = tokens_for(browser, rp, scope="openid")
+    query = urlencode({"id_token_hint": issued["access_token"], "post_logout_redirect_uri": BYE})
+    assert_error_page(browser.get("/logout?" + query))
+    assert not session_ended(shared_app, sid_of(issued["id_token"]))
+    assert logged_in(browser, rp)
+
+
 def test_client_id_must_match_the_hint(fresh_browser, rp, new_client):
     """RP-Initiated Logout §2: client_id, when sent with id_token_hint, must be its audience,
     or one client could redirect with another client's hint."""

@@ -428,6 +428,27 @@ def test_forged_id_token_hint_is_refused_at_authorization(browser, new_client, f
     assert "code" not in got and got["state"] == "h"
 
 
+def test_an_access_token_is_not_accepted_as_id_token_hint(browser, new_client):
+    """RFC 8725 §3.11 explicit typing: the provider's access tokens (typ at+jwt, RFC 9068 §2.1)
+    carry the same iss and sub but are not ID tokens, so they are refused as a hint."""
+    client = new_client()
+    access_token = tokens_for(browser, client, scope="openid")["access_token"]
+    response = authorize(browser, client, prompt="none", id_token_hint=access_token)
+    got = callback_params(response.headers["Location"])
+    assert got["error"] == "invalid_request" and "code" not in got
+
+
+def test_an_id_token_is_not_accepted_as_access_token(browser, new_client):
+    """RFC 9068 §4: the resource server checks typ at+jwt, so an ID token (same signer, same
+    sub) cannot be replayed as a bearer token."""
+    client = new_client()
+    issued = tokens_for(browser, client, scope="openid")
+    assert browser.get("/userinfo", headers=bearer(issued["access_token"])).status_code == 200
+    response = browser.get("/userinfo", headers=bearer(issued["id_token"]))
+    assert_oauth_error(response, 401, "invalid_token")
+    assert introspect(browser, client, issued["id_token"]) == {"active": False}
+
+
 # -- private_key_jwt: OIDC Core §9, RFC 7523 §3 -------------------------------------------------
 
 
