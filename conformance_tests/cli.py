@@ -114,7 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"porta-conformance: {len(tests)} tests against {cfg.issuer} (login driver: {cfg.login.driver})")
     progress = ConsoleProgress(sys.stdout, colour=sys.stdout.isatty() and not args.no_colour)
-    result = run(cfg, tests, expected, progress)
+    try:
+        result = run(cfg, tests, expected, progress)
+    except Exception as exc:  # the login driver could not start (e.g. no Chromium)
+        print(f"porta-conformance: cannot run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     summary = result.summary
     print(f"\n{summary['passed']} passed, {summary['failed']} failed, "
           f"{summary['warnings']} warnings, {summary['skipped']} skipped")

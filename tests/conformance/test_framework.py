@@ -283,3 +283,13 @@ def test_every_data_file_of_the_package_is_listed_in_package_data() -> None:
     assert data_files, "expected the report template and stylesheet"
     missing = [f for f in data_files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
     assert not missing, f"not shipped by package_data: {missing}"
+
+
+def test_missing_chromium_is_a_usage_error(broken: BrokenOP, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("playwright")
+    config = write_op_toml(tmp_path / "op.toml", {**MINIMAL, "issuer": broken.issuer,
+                                                  "login": {"driver": "browser",
+                                                            "chromium": str(tmp_path / "no-chromium")}})
+    assert main(["run", "--config", str(config), "--plan", "oidcc-server"]) == 2
+    assert "cannot run" in capsys.readouterr().err
