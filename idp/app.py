@@ -19,6 +19,7 @@ from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
 from idp.keys import KeyRing, ensure_keys
 from idp.protocol.context import Context
+from idp.protocol.discovery import provider_metadata
 from idp.protocol.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.storage import Store
 from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrade
@@ -77,6 +78,7 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         startup.close()
     keys = KeyRing(lambda: Store(sessions()), settings["SECRET_KEY"], settings["KEY_CACHE_SECONDS"])
     app.extensions["porta"] = {
+        "discovery": provider_metadata(settings),  # built once: it depends on settings only
         "config": settings,
         "engine": engine,
         "sessionmaker": sessions,

@@ -4,8 +4,10 @@ Relying parties call the token, UserInfo and JWKS endpoints over and over;
 a server that closes every connection (gunicorn's sync workers) makes each
 call pay a new TCP handshake. Two servers keep connections alive and are
 compared in ``bench/keepalive.py``: gunicorn with gthread workers and granian
-(Rust, WSGI interface). ``PORTA_SERVER`` picks one; the default is the one
-the benchmark favoured (see the README's Performance section).
+(Rust, WSGI interface). ``PORTA_SERVER`` picks one. The default is granian:
+in bench/keepalive.py it served 1.25-1.7x the sync baseline's requests per
+second against gthread's 1.0-1.6x, at 0.65-0.73x the baseline's server CPU per
+request against gthread's 0.89-1.08x (bench/README.md has the runs).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-DEFAULT_SERVER = "gunicorn"
+DEFAULT_SERVER = "granian"
 
 
 def run(*, host: str, port: int, workers: int, threads: int, dev: bool) -> None:
@@ -67,4 +69,6 @@ def _run_granian(host: str, port: int, workers: int, threads: int) -> None:
         interface="wsgi",
         workers=workers,
         blocking_threads=threads,
+        log_access=True,
+        respawn_failed_workers=True,
     ).serve()

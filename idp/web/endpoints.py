@@ -3,17 +3,19 @@ UserInfo (OIDC Core §5.3), discovery (OIDC Discovery §4, RFC 8414 §3) and JWK
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, current_app, request
 
 from idp.consent.ledger import receipts_for_client
 from idp.protocol.clients import authenticate_client, is_public
-from idp.protocol.context import PATHS
-from idp.protocol.discovery import provider_metadata
+from idp.protocol.context import PATHS, Context
 from idp.protocol.errors import InvalidClientError, InvalidRequestError, OAuthError
 from idp.protocol.introspection import introspect
 from idp.protocol.revocation import revoke
 from idp.protocol.token import token_request
 from idp.protocol.userinfo import bearer_token, userinfo
+from idp.storage.models import Client
 from idp.web.common import body_params, context, json_response, oauth_error_response, single
 
 bp = Blueprint("endpoints", __name__)
@@ -27,66 +29,65 @@ def _client_error(error: OAuthError) -> Response:
     return oauth_error_response(error, headers)
 
 
-@bp.route(PATHS["token_endpoint"], methods=["POST"])
-def token_endpoint() -> Response:
-    """Token endpoint: RFC 6749 §3.2, §4.1.3, §4.4.2, §6; OIDC Core §3.1.3; RFC 7636 §4.5."""
+def _client_request(
+    endpoint: str,
+    handle: Callable[[Context, Client, dict[str, str]], Response],
+    *,
+    required: bool = True,
+) -> Response:
+    """Parse the form body, authenticate the client (RFC 6749 §2.3), run ``handle``, commit.
+
+    Every OAuth error rolls the unit of work back and is answered as JSON.
+    """
     ctx = context()
     try:
-        params = single(*body_params())
+        params = single(*body_params(required=required))
         client = authenticate_client(
             ctx,
             params,
             request.headers.get("Authorization"),
-            endpoint=ctx.endpoint(PATHS["token_endpoint"]),
+            endpoint=ctx.endpoint(PATHS[endpoint]),
         )
-        body = token_request(ctx, client, params)
+        response = handle(ctx, client, params)
         ctx.store.commit()
     except OAuthError as error:
         ctx.store.rollback()
         return _client_error(error)
-    return json_response(body)
+    return response
+
+
+@bp.route(PATHS["token_endpoint"], methods=["POST"])
+def token_endpoint() -> Response:
+    """Token endpoint: RFC 6749 §3.2, §4.1.3, §4.4.2, §6; OIDC Core §3.1.3; RFC 7636 §4.5."""
+    return _client_request(
+        "token_endpoint",
+        lambda ctx, client, params: json_response(token_request(ctx, client, params)),
+    )
 
 
 @bp.route(PATHS["revocation_endpoint"], methods=["POST"])
 def revocation_endpoint() -> Response:
     """Token revocation: RFC 7009 §2.1-§2.2."""
-    ctx = context()
-    try:
-        params = single(*body_params())
-        client = authenticate_client(
-            ctx,
-            params,
-            request.headers.get("Authorization"),
-            endpoint=ctx.endpoint(PATHS["revocation_endpoint"]),
-        )
+
+    def handle(ctx: Context, client: Client, params: dict[str, str]) -> Response:
         revoke(ctx, client, params.get("token"), params.get("token_type_hint"))
-        ctx.store.commit()
-    except OAuthError as error:
-        ctx.store.rollback()
-        return _client_error(error)
-    return Response(status=200, headers={"Cache-Control": "no-store"})
+        return Response(status=200, headers={"Cache-Control": "no-store"})
+
+    return _client_request("revocation_endpoint", handle)
 
 
 @bp.route(PATHS["introspection_endpoint"], methods=["POST"])
 def introspection_endpoint() -> Response:
     """Token introspection: RFC 7662 §2.1-§2.3."""
-    ctx = context()
-    try:
-        params = single(*body_params())
-        client = authenticate_client(
-            ctx,
-            params,
-            request.headers.get("Authorization"),
-            endpoint=ctx.endpoint(PATHS["introspection_endpoint"]),
-        )
+
+    def handle(ctx: Context, client: Client, params: dict[str, str]) -> Response:
         if is_public(client):
             raise InvalidClientError("public clients may not introspect tokens")
-        body = introspect(ctx, client, params.get("token"), params.get("token_type_hint"))
-        ctx.store.commit()
-    except OAuthError as error:
-        ctx.store.rollback()
-        return _client_error(error)
-    return json_response(body)
+        return json_response(
+            introspect(ctx, client, params.get("token"), params.get("token_type_hint"))
+        )
+
+    return _client_request("introspection_endpoint", handle)
 
 
 def _bearer_challenge(error: OAuthError) -> Response:
@@ -126,30 +127,19 @@ def userinfo_endpoint() -> Response:
 def consent_receipts_endpoint() -> Response:
     """The RP fetches its own consent receipts (consent_spec §7): client-authenticated like
     introspection (RFC 7662 §2.1); optional ``sub`` narrows to one person."""
-    ctx = context()
-    try:
-        params = single(*body_params(required=False))
-        client = authenticate_client(
-            ctx,
-            params,
-            request.headers.get("Authorization"),
-            endpoint=ctx.endpoint(PATHS["consent_receipts_endpoint"]),
-        )
+
+    def handle(ctx: Context, client: Client, params: dict[str, str]) -> Response:
         receipts = receipts_for_client(ctx.store, client.client_id, params.get("sub"))
-        ctx.store.commit()
-    except OAuthError as error:
-        ctx.store.rollback()
-        return _client_error(error)
-    return json_response({"receipts": receipts})
+        return json_response({"receipts": receipts})
+
+    return _client_request("consent_receipts_endpoint", handle, required=False)
 
 
 @bp.route("/.well-known/openid-configuration", methods=["GET"])
 @bp.route("/.well-known/oauth-authorization-server", methods=["GET"])
 def discovery() -> Response:
     """Provider metadata: OpenID Connect Discovery 1.0 §4 and RFC 8414 §3."""
-    response = json_response(
-        provider_metadata(current_app.extensions["porta"]["config"]), no_store=False
-    )
+    response = json_response(current_app.extensions["porta"]["discovery"], no_store=False)
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
