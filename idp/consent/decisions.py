@@ -37,10 +37,6 @@ class Decision:
     granted_claims: list[str]
 
 
-def _parse_time(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
 def current(ctx: Context, user_id: str, client_id: str) -> ConsentRecord | None:
     """The active record of a relationship (given, renewed or narrowed and not expired), if any.
 
@@ -356,7 +352,9 @@ def expire(ctx: Context, record: ConsentRecord) -> ledger.Appended:
         payload = {
             "record_id": record.record_id,
             "new_record_id": appended.row.record_id,
-            "expired_at": _parse_time(record.document["expires_at"]).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            # The moment that made it lapse: the indexed expires_at, which every record
+            # with an expiry has (its document may lack one if the row was edited).
+            "expired_at": record.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         events.enqueue_consent_event(
             ctx.store,
