@@ -77,6 +77,7 @@ def make_client(app, **metadata: Any) -> RegisteredClient:
         "consent_event_endpoint": EVENTS,
         **metadata,
     }
+    raw = {k: v for k, v in raw.items() if v is not None}
     store = store_of(app)
     try:
         ctx = context_of(app, store)
@@ -427,17 +428,24 @@ def test_ledger_chain_is_intact_after_given_narrowed_withdrawn(app, http, person
         store.close()
 
 
-def test_expired_consent_asks_again_and_the_old_tokens_are_dead(app, http, person):
+@pytest.mark.parametrize(
+    "terms",
+    [
+        {"claims": {"name": {"retention": {"duration": "P30D", "from": "collection"}}}},
+        None,  # no expiry of its own: the operator sets one on the row
+    ],
+    ids=["retention-from-collection", "expiry-set-by-operator"],
+)
+def test_expired_consent_asks_again_and_the_old_tokens_are_dead(app, http, person, terms):
     """SPEC §6: a consent past its expires_at lapses (an `expired` record, a consent-expired
     SET); the next authorization shows the consent page and the old tokens no longer work."""
-    terms = {"claims": {"name": {"retention": {"duration": "P30D", "from": "collection"}}}}
     shop = make_client(app, consent=terms)
     tokens = tokens_for(http, shop)
     (given,) = records(app, shop.client_id)
-    assert given.expires_at is not None and "expires_at" in given.document
+    assert (given.expires_at is not None) == ("expires_at" in given.document) == bool(terms)
+    lapsed = (now() - timedelta(minutes=1)).replace(microsecond=0)
     store = store_of(app)
-    row = store.get_consent_record(given.record_id)
-    row.expires_at = now() - timedelta(minutes=1)
+    store.get_consent_record(given.record_id).expires_at = lapsed
     store.commit()
     store.close()
     response = authorize(http, shop, scope="openid offline_access", claims=json.dumps(ASKED))
@@ -446,7 +454,8 @@ def test_expired_consent_asks_again_and_the_old_tokens_are_dead(app, http, perso
     assert refresh(http, shop, tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
     assert [r.state for r in records(app, shop.client_id)] == ["given", "expired"]
     (token,) = outbox(app, shop.client_id, EXPIRED)
-    check_event(http, token, shop, EXPIRED)
+    event = check_event(http, token, shop, EXPIRED)
+    assert event["expired_at"] == lapsed.strftime("%Y-%m-%dT%H:%M:%SZ")
     consent(http, response)
     assert [r.state for r in records(app, shop.client_id)] == ["given", "expired", "given"]
     assert consent_spec.verify_chain([r.document for r in records(app)]) == []
