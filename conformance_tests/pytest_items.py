@@ -33,7 +33,7 @@ class ConformanceFailure(Exception):
 
 
 class ConformanceCollector(pytest.Collector):
-    """Parent of all conformance items (one per run)."""
+    """Parent of one plan's conformance items."""
 
     def __init__(self, *args: Any, tests: list[ConformanceTest], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -100,5 +100,10 @@ def collect(session: pytest.Session, config: pytest.Config) -> list[pytest.Item]
     except (op_config.ConfigError, ValueError, OSError) as exc:
         raise pytest.UsageError(f"porta-conformance: {exc}") from exc
     config.addinivalue_line("markers", "porta_conformance: an OpenID provider conformance test")
-    collector = ConformanceCollector.from_parent(session, name="porta-conformance", tests=tests)
-    return list(collector.collect())
+    items: list[pytest.Item] = []
+    for plan in dict.fromkeys(t.plan for t in tests):  # node ids read porta-conformance/<plan>::<id>
+        nodeid = f"porta-conformance/{plan}"
+        collector = ConformanceCollector.from_parent(session, name=nodeid, nodeid=nodeid,
+                                                     tests=[t for t in tests if t.plan == plan])
+        items.extend(collector.collect())
+    return items
