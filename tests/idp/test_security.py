@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from datetime import timedelta
 
@@ -732,3 +733,51 @@ def test_session_cookie_is_secure_on_an_https_issuer(make_app):
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("porta_session="))
     attributes = [a.strip().lower() for a in cookie.split(";")[1:]]
     assert {"secure", "httponly", "samesite=lax"} <= set(attributes)
+
+
+# -- races: single use under concurrency (DESIGN §8, RFC 6749 §4.1.2) ---------------------------
+
+
+def _race(app, send, n: int = 2) -> list:
+    """Run ``send(http)`` from ``n`` threads released together; their responses."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def worker(i: int) -> None:
+        http = app.test_client()
+        barrier.wait()
+        results[i] = send(http)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_redemptions_of_one_code_issue_tokens_once(shared_app, browser, new_client):
+    """RFC 6749 §4.1.2: a code is single-use even when two redemptions race (the atomic
+    conditional update of DESIGN §8); the loser gets invalid_grant, never a 5xx."""
+    client = new_client()
+    code = code_for(browser, client)["code"]
+    responses = _race(shared_app, lambda http: exchange(http, client, code))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 400], [r.get_json() for r in responses]
+    loser = next(r for r in responses if r.status_code == 400)
+    assert loser.get_json()["error"] == "invalid_grant"
+
+
+def test_concurrent_refreshes_of_one_refresh_token_rotate_once(shared_app, browser, new_client):
+    """RFC 9700 §4.14.2: a refresh token is used once even under a race; the second use is
+    reuse and revokes the family."""
+    client = new_client()
+    issued = tokens_for(browser, client)
+    responses = _race(
+        shared_app,
+        lambda http: token_request(http, client, grant_type="refresh_token", refresh_token=issued["refresh_token"]),
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 400], [r.get_json() for r in responses]
+    winner = next(r for r in responses if r.status_code == 200).get_json()
+    assert introspect(browser, client, winner["refresh_token"]) == {"active": False}
