@@ -24,6 +24,7 @@ from idp.storage.models import (
     AuthorizationCode,
     ConsentGrant,
     Grant,
+    Interaction,
     LoginSession,
     RefreshToken,
 )
@@ -781,3 +782,65 @@ def test_concurrent_refreshes_of_one_refresh_token_rotate_once(shared_app, brows
     assert statuses == [200, 400], [r.get_json() for r in responses]
     winner = next(r for r in responses if r.status_code == 200).get_json()
     assert introspect(browser, client, winner["refresh_token"]) == {"active": False}
+
+
+# -- reflected input, stale interactions, client_credentials scope -------------------------------
+
+SCRIPT = '"><script>alert(1)</script>'
+
+
+def test_form_post_escapes_reflected_values(browser, new_client):
+    """Form Post Response Mode §5 (security): values are HTML-escaped in the auto-submitted form,
+    and the page's CSP only runs the provider's own nonce'd script."""
+    client = new_client()
+    code_for(browser, client)  # consent once
+    response = authorize(browser, client, response_mode="form_post", state=SCRIPT)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<script>alert(1)" not in html
+    assert "&lt;script&gt;" in html or "&#34;&gt;&lt;script" in html
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+
+
+def test_login_page_escapes_login_hint(anon, new_client):
+    """OIDC Core §3.1.2.1 login_hint is shown to the person: escaped, never markup."""
+    response = anon.get(authorize(anon, new_client(), login_hint=SCRIPT).headers["Location"])
+    html = response.get_data(as_text=True)
+    assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
+
+
+def test_expired_interaction_cannot_be_completed(shared_app, browser, new_client):
+    """An authorization request waits INTERACTION_TTL for the person; a consent posted after
+    that is refused and issues nothing."""
+    client = new_client()
+    location = authorize(browser, client).headers["Location"]
+    page = browser.get(location).get_data(as_text=True)
+    store = store_of(shared_app)
+    store.session.execute(
+        update(Interaction)
+        .where(Interaction.id == interaction_from(location))
+        .values(expires_at=now() - timedelta(seconds=1))
+    )
+    store.commit()
+    store.close()
+    grants = count_rows(shared_app, Grant)
+    form = {"csrf_token": csrf_from(page), "interaction": interaction_from(location), "decision": "approve"}
+    assert_error_page(browser.post("/consent", data=form))
+    assert count_rows(shared_app, Grant) == grants
+
+
+@pytest.mark.parametrize(
+    ("scope", "error"),
+    [("openid", "invalid_scope"), ("inventory:write", "invalid_scope"), ("offline_access", "invalid_scope")],
+)
+def test_client_credentials_cannot_widen_scope_or_act_for_a_person(anon, new_client, scope, error):
+    """RFC 6749 §4.4 and §3.3: the client acts for itself, within its registered scope."""
+    client = new_client(grant_types=["client_credentials"], redirect_uris=None, scope="inventory:read")
+    response = token_request(anon, client, grant_type="client_credentials", scope=scope)
+    assert_oauth_error(response, 400, error)
+
+
+def test_public_clients_cannot_use_client_credentials(anon, new_client):
+    """RFC 6749 §4.4: only confidential clients; a public client has no credentials to show."""
+    client = new_client(token_endpoint_auth_method="none")
+    response = anon.post("/token", data={"grant_type": "client_credentials", "client_id": client.client_id})
+    assert_oauth_error(response, 400, "unauthorized_client")
