@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,15 @@ SENSITIVITY = {
     "gender": "moderate",
 }
 EXTENSION = "consent"  # the client-metadata member holding the RP's registered consent terms
+# What an RP may register about a claim (SPEC.md §4.1); sensitivity is the provider's to set.
+CLAIM_MEMBERS = {
+    "essential",
+    "purposes",
+    "retention",
+    "third_party_disclosure",
+    "legal_basis",
+    "reason",
+}
 CONSENT_DETAIL_TYPE = (
     "https://porta.example/consent-spec/1.0/authorization-details/consent"  # SPEC.md §4.1.1
 )
@@ -154,15 +164,17 @@ def _relying_party(client: Client) -> dict[str, Any]:
 def claim_entry(client: Client, claim: str, essential: bool) -> dict[str, Any]:
     """What the RP asks about one claim, from its registration or the defaults above."""
     registered = client.metadata_.get(EXTENSION, {}).get("claims", {}).get(claim, {})
+    # What the RP registered is taken as it is (validated at registration); defaults fill
+    # only what it did not register, never a value it got wrong.
     entry: dict[str, Any] = {
-        "essential": bool(registered.get("essential", False) or essential),
-        "purposes": list(
-            registered.get("purposes") or DEFAULT_PURPOSES.get(claim, ["service-provision"])
+        "essential": registered.get("essential", False) or essential,
+        "purposes": deepcopy(
+            registered.get("purposes", DEFAULT_PURPOSES.get(claim, ["service-provision"]))
         ),
-        "retention": dict(registered.get("retention") or DEFAULT_RETENTION),
+        "retention": deepcopy(registered.get("retention", DEFAULT_RETENTION)),
         "sensitivity": SENSITIVITY.get(claim, "low"),
-        "third_party_disclosure": dict(
-            registered.get("third_party_disclosure") or {"disclosed": False}
+        "third_party_disclosure": deepcopy(
+            registered.get("third_party_disclosure", {"disclosed": False})
         ),
     }
     for member in ("legal_basis", "reason"):
@@ -237,6 +249,14 @@ def validate_registration(client_id: str, metadata: dict[str, Any]) -> None:
     claims = registered.get("claims", {})
     if not isinstance(claims, dict):
         raise InvalidClientMetadataError(f"{EXTENSION}.claims: must be a JSON object")
+    for name, entry in claims.items():
+        if not isinstance(entry, dict):
+            raise InvalidClientMetadataError(f"{EXTENSION}.claims.{name}: must be a JSON object")
+        unknown = set(entry) - CLAIM_MEMBERS
+        if unknown:
+            raise InvalidClientMetadataError(
+                f"{EXTENSION}.claims.{name}: unknown member(s) {', '.join(sorted(unknown))}"
+            )
     fake = Client(client_id=client_id, metadata_=metadata)
     document = build_request(fake, list(claims) or ["name"], set(), now=datetime.now(UTC))
     for problem in consent_spec.validate(document, kind="consent-request"):
