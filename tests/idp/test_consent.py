@@ -464,19 +464,36 @@ def test_expired_consent_asks_again_and_the_old_tokens_are_dead(app, http, perso
 # -- registration of the RP's consent terms -------------------------------------------------
 
 
-def test_registration_refuses_an_unknown_purpose_naming_the_field(http):
-    """SPEC §4.2: a purpose outside the vocabulary (and not a URI) is invalid_client_metadata
-    (RFC 7591 §3.2.2), and the description names the field."""
-    document = {
-        "client_name": "Shoe Shop",
-        "redirect_uris": ["https://shop.example/cb"],
-        "consent": {"claims": {"email": {"purposes": ["selling-your-data"]}}},
-    }
-    response = http.post("/register", json=document)
-    assert response.status_code == 400
-    body = response.get_json()
-    assert body["error"] == "invalid_client_metadata"
-    assert "consent.claims.email.purposes" in body["error_description"]
+BAD_CONSENT_TERMS = [
+    ({"claims": {"email": {"purposes": ["selling-your-data"]}}}, "consent.claims.email.purposes"),
+    ({"claims": {"email": {"purposes": "marketing"}}}, "consent.claims.email.purposes"),
+    ({"claims": {"email": {"purposes": []}}}, "consent.claims.email.purposes"),
+    ({"claims": {"email": {"essential": "yes"}}}, "consent.claims.email.essential"),
+    ({"claims": {"email": {"retention": "P1Y"}}}, "consent.claims.email.retention"),
+    ({"claims": {"email": {"third_party_disclosure": True}}}, "consent.claims.email"),
+    ({"claims": {"email": {"sensitivity": "low"}}}, "consent.claims.email: unknown member"),
+    ({"claims": {"email": "marketing"}}, "consent.claims.email"),
+    ({"claims": {"email": None}}, "consent.claims.email"),
+    ({"claims": {"Email": {}}}, "consent.claims"),
+    ({"legal_basis": "whim"}, "consent.legal_basis"),
+]
+
+
+def test_registration_refuses_invalid_consent_terms_naming_the_field(http):
+    """SPEC §4.1, §4.2: an unknown purpose, a wrongly typed or unknown member of the RP's
+    consent terms is invalid_client_metadata (RFC 7591 §3.2.2) naming the field — never a
+    default put in its place, never a server error."""
+    for terms, field in BAD_CONSENT_TERMS:
+        document = {
+            "client_name": "Shoe Shop",
+            "redirect_uris": ["https://shop.example/cb"],
+            "consent": terms,
+        }
+        response = http.post("/register", json=document)
+        assert response.status_code == 400, (terms, response.get_json())
+        body = response.get_json()
+        assert body["error"] == "invalid_client_metadata", terms
+        assert body["error_description"].startswith(field), (terms, body)
 
 
 def test_registered_purposes_are_shown_on_the_consent_page(app, http, person):
