@@ -268,7 +268,9 @@ def client_jwks(ctx: Context, client: Client) -> dict[str, Any]:
     try:
         document = ctx.fetch_json(client.metadata_["jwks_uri"])
     except Exception as exc:
-        raise InvalidClientError(f"could not fetch the client's jwks_uri: {exc}") from exc
+        # No detail from the exception: it would tell a registrant what answers at any
+        # address the provider can reach (connection refused, reset, TLS error...).
+        raise InvalidClientError("could not fetch the client's jwks_uri") from exc
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise InvalidClientError("the client's jwks_uri did not return a JWK Set")
     return document
