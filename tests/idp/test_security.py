@@ -844,3 +844,33 @@ def test_public_clients_cannot_use_client_credentials(anon, new_client):
     client = new_client(token_endpoint_auth_method="none")
     response = anon.post("/token", data={"grant_type": "client_credentials", "client_id": client.client_id})
     assert_oauth_error(response, 400, "unauthorized_client")
+
+
+def test_jwks_uri_fetch_failures_reveal_nothing_about_the_network(anon, new_client):
+    """RFC 7591 §5 / RFC 9700 §4.x (SSRF): when a client's jwks_uri cannot be fetched, the
+    error does not echo what answered (or did not) at that address."""
+    import socket
+
+    with socket.socket() as listener:  # a port on which nothing will answer once closed
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+    client = new_client(
+        grant_types=["client_credentials"], redirect_uris=None, token_endpoint_auth_method="private_key_jwt",
+        jwks_uri=f"http://127.0.0.1:{port}/jwks",
+    )
+    assertion = jwt.encode(
+        {"iss": client.client_id, "sub": client.client_id, "aud": ISSUER + "/token",
+         "exp": int(time.time()) + 60, "jti": secrets.token_hex(8)},
+        ec.generate_private_key(ec.SECP256R1()),
+        algorithm="ES256",
+    )
+    response = anon.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    body = assert_oauth_error(response, 401, "invalid_client")
+    assert body["error_description"] == "could not fetch the client's jwks_uri"
