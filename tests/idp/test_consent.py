@@ -335,6 +335,11 @@ def test_renewal_with_fewer_claims_stops_releasing_the_dropped_one(app, http, pe
     assert [r.state for r in records(app, shop.client_id)] == ["given", "renewed"]
     body = userinfo(http, old["access_token"]).get_json()
     assert SHOE not in body and body["email"] == "alice@example.org"
+    given, renewed = records(app, shop.client_id)
+    (token,) = outbox(app, shop.client_id, NARROWED)
+    event = check_event(http, token, shop, NARROWED)
+    assert event["removed_claims"] == [SHOE]
+    assert (event["record_id"], event["new_record_id"]) == (given.record_id, renewed.record_id)
 
 
 def test_refusing_a_renewal_supersedes_and_stops_the_old_tokens(app, http, person, shop):
@@ -684,6 +689,12 @@ def test_dashboard_api_matches_its_openapi_document(app, http, person, shop):
         http.post(path + "/narrow", json={"claims": "all"}, headers=headers),
     )
     assert bad["error"] == "invalid_request" and counts(app) == before
+    not_shared = api.check(
+        rel + "/narrow",
+        "post",
+        http.post(path + "/narrow", json={"claims": ["email"]}, headers=headers),
+    )
+    assert "email" in not_shared["error_description"] and counts(app) == before
     narrowed = api.check(
         rel + "/narrow",
         "post",
