@@ -152,6 +152,13 @@ def validate_metadata(raw: Any) -> dict[str, Any]:
     jwks_uri = urlsplit(metadata.get("jwks_uri", "https://x"))
     if jwks_uri.scheme != "https" and not _is_loopback(jwks_uri.hostname):
         raise InvalidClientMetadataError("jwks_uri: must be an https URL")
+    # Shown to the person as links or images (RFC 7591 §2, OIDC Registration §2): web
+    # addresses only, never javascript:, data: or other schemes a page would act on.
+    for member in ("client_uri", "logo_uri", "policy_uri", "tos_uri"):
+        if member in metadata:
+            parts = urlsplit(metadata[member])
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise InvalidClientMetadataError(f"{member}: must be an http(s) URL")
     return metadata
 
 
