@@ -123,6 +123,10 @@ INVALID = {
     "client_name_not_string": ({"client_name": 42}, "invalid_client_metadata", "client_name"),
     "client_name_empty": ({"client_name": ""}, "invalid_client_metadata", "client_name"),
     "default_max_age_negative": ({"default_max_age": -5}, "invalid_client_metadata", "default_max_age"),
+    "policy_uri_javascript": ({"policy_uri": "javascript:alert(1)"}, "invalid_client_metadata", "policy_uri"),
+    "tos_uri_javascript_mixed_case": ({"tos_uri": "JaVaScRiPt:alert(1)"}, "invalid_client_metadata", "tos_uri"),
+    "client_uri_data": ({"client_uri": "data:text/html;base64,PHNjcmlwdD4="}, "invalid_client_metadata", "client_uri"),
+    "logo_uri_file": ({"logo_uri": "file:///etc/passwd"}, "invalid_client_metadata", "logo_uri"),
     "contacts_not_list": ({"contacts": "a@rp.example"}, "invalid_client_metadata", "contacts"),
     "too_many_redirect_uris": (
         {"redirect_uris": [f"https://rp.example/cb{i}" for i in range(25)]}, "invalid_redirect_uri", "redirect_uris"
