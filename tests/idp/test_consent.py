@@ -372,6 +372,10 @@ def test_narrowing_on_the_dashboard_removes_exactly_that_claim_at_once(app, http
     id_token = verify_jwt(http, again.get_json()["id_token"], typ="JWT", audience=shop.client_id)
     assert "email" not in id_token and id_token["name"] == "Alice Example"
     given, narrowed = records(app, shop.client_id)
+    receipt = consent_spec.verify_receipt(
+        again.get_json()["consent_receipt"], jwks(http), issuer=ISSUER, audience=shop.client_id
+    )
+    assert receipt["consent_record"]["record_id"] == narrowed.record_id
     assert narrowed.state == "narrowed" and narrowed.document["replaces"] == given.record_id
     assert sorted(narrowed.document["granted"]) == sorted(["name", SHOE])
     assert narrowed.document["refused"] == ["email"] and narrowed.document["withdrawal_id"]
@@ -386,6 +390,10 @@ def test_withdrawal_revokes_tokens_and_queues_a_signed_set(app, http, person, sh
     consent-withdrawn SET (RFC 8417, typ secevent+jwt) valid against consent-event."""
     tokens = tokens_for(http, shop, untick=("email",))
     sub = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sub"]
+    before = counts(app)
+    forged = http.post(f"/account/relationships/{shop.client_id}/withdraw", data={})
+    assert forged.status_code == 400 and forged.mimetype == "text/html"
+    assert counts(app) == before and userinfo(http, tokens["access_token"]).status_code == 200
     response = dashboard_change(http, shop.client_id, "withdraw")
     assert response.status_code == 303
     assert userinfo(http, tokens["access_token"]).status_code == 401
