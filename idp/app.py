@@ -95,6 +95,8 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     # §3.1.2.1, RP-Initiated Logout §2): they carry no CSRF token; the forms they lead to do.
     csrf.exempt(authorize.authorization_endpoint)
     csrf.exempt(pages.end_session_endpoint)
+    # JSON-only (see its docstring): cross-site forms cannot produce application/json.
+    csrf.exempt(account.api_withdrawal_document)
 
     limiter = Limiter(get_remote_address, app=app, default_limits=[])
     app.extensions["porta"]["limiter"] = limiter

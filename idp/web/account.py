@@ -26,7 +26,9 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, generate_csrf
 
+import consent_spec
 from idp.consent import decisions, events, views
+from idp.protocol.util import now
 from idp.storage import Store
 from idp.web.common import context, current_login, error_page
 
@@ -259,3 +261,50 @@ def openapi() -> Response:
     )
     document["servers"] = [{"url": current_app.extensions["porta"]["config"]["ISSUER"]}]
     return jsonify(document)
+
+
+@bp.route("/account/api/withdrawals", methods=["POST"])
+@_login_or_redirect(api=True)
+def api_withdrawal_document(login) -> Response | tuple[Response, int]:
+    """Accept a consent_spec ``withdrawal`` document from the person (SPEC.md §9).
+
+    The body must be ``application/json``: a cross-site HTML form cannot send
+    that type and no CORS is granted, so this endpoint needs no CSRF token and
+    other implementations of the spec can call it as they call one another's.
+    ``action`` withdraw ends the consent; narrow removes ``removes.claims``.
+    """
+    if request.mimetype != "application/json":
+        return _api_error(
+            "invalid_request", "the body must be an application/json withdrawal document", 415
+        )
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _api_error("invalid_request", "the body must be a JSON object")
+    problems = consent_spec.validate(body, kind="withdrawal")
+    if problems:
+        return _api_error("invalid_request", f"{problems[0].path}: {problems[0].message}")
+    ctx = context()
+    record = decisions.current(ctx, login.user.id, body["client_id"])
+    if record is None or record.record_id != body["record_id"]:
+        return _api_error(
+            "invalid_request", "record_id is not your active consent with this client", 409
+        )
+    if record.document["subject"] != body["subject"]:
+        return _api_error("invalid_request", "subject does not match the consent record")
+    if body["effective_at"] > now().strftime("%Y-%m-%dT%H:%M:%SZ"):
+        return _api_error(
+            "invalid_request", "a withdrawal that takes effect later is not supported yet"
+        )
+    if body["action"] == "narrow" and body.get("removes", {}).get("purposes"):
+        return _api_error(
+            "invalid_request", "narrowing by purpose is not supported yet; remove claims"
+        )
+    claims = body.get("removes", {}).get("claims", [])
+    ok, message = _change(login, body["client_id"], body["action"], claims)
+    if not ok:
+        return _api_error("invalid_request", message)
+    return jsonify(views.relationship(context(), login.user.id, body["client_id"], full=True))
+
+
+def _api_error(error: str, description: str, status: int = 400) -> tuple[Response, int]:
+    return jsonify({"error": error, "error_description": description}), status
