@@ -247,6 +247,10 @@ def test_click_through_login_consent_narrow_and_withdraw(page, porta: Deployment
     email_box.uncheck()
     expect(email_box).not_to_be_checked()
     pages.shot("consent-email-unticked")
+    page.set_viewport_size({"width": 390, "height": 800})
+    pages.shot("consent-phone")
+    assert page.evaluate(FITS_WIDTH), "the consent page is wider than a phone screen"
+    page.set_viewport_size({"width": 1000, "height": 800})
     page.get_by_role("button", name="Allow", exact=True).click()
 
     # Back at the RP, which got no email address.
@@ -308,7 +312,7 @@ def test_click_through_login_consent_narrow_and_withdraw(page, porta: Deployment
     pages.check("dashboard-after-withdrawal", "Your relationships")
     expect(page.get_by_role("row").filter(has_text=porta.client_name)).to_contain_text("withdrawn")
 
-    # On a phone-sized screen the pages still fit: no sideways scrolling.
+    # On a phone-sized screen the dashboard pages fit too: no sideways scrolling.
     page.set_viewport_size({"width": 390, "height": 800})
     pages.shot("dashboard-phone")
     assert page.evaluate(FITS_WIDTH), "the dashboard is wider than a phone screen"
