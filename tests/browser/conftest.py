@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOT_PREFIXES = ("mouse", "keyboard")  # one per test of test_person_pages.py
 TIMEOUT_MS = 5_000  # every Playwright wait is bounded by this
 
 
@@ -117,6 +118,13 @@ def page(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    """Where the step screenshots go (test-artifacts/ is git-ignored; CI keeps it)."""
+    """Where the step screenshots go (test-artifacts/ is git-ignored; CI keeps it).
+
+    Pictures these tests left there on an earlier run are removed first, so the
+    directory shows this run only.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for prefix in SCREENSHOT_PREFIXES:
+        for old in SCREENSHOTS.glob(f"{prefix}-*.png"):
+            old.unlink()
     return SCREENSHOTS
