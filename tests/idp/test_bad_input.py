@@ -584,3 +584,13 @@ if hypothesis is not None:
     def test_random_token_requests_never_yield_5xx(shared_app, pairs, raw, use_raw, authorization):
         """Hypothesis: whatever the body and Authorization header, a 4xx JSON error."""
         _post_token(shared_app, raw if use_raw else urlencode(pairs).encode(), authorization)
+
+
+def test_crlf_in_state_cannot_inject_headers(anon, rp_client, unchanged):
+    """RFC 6749 §4.1.2.1: state is echoed in the redirect; it is percent-encoded there, so CR/LF
+    cannot split the response (no injected header)."""
+    response = authorize(anon, rp_client, prompt="none", state="s\r\nSet-Cookie: injected=1")
+    assert response.status_code == 302
+    assert "\r" not in response.headers["Location"] and "\n" not in response.headers["Location"]
+    assert not any("injected" in c for c in response.headers.getlist("Set-Cookie"))
+    assert callback_params(response.headers["Location"])["state"] == "s\r\nSet-Cookie: injected=1"

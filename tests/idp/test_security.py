@@ -874,3 +874,16 @@ def test_jwks_uri_fetch_failures_reveal_nothing_about_the_network(anon, new_clie
     )
     body = assert_oauth_error(response, 401, "invalid_client")
     assert body["error_description"] == "could not fetch the client's jwks_uri"
+
+
+def test_subjects_are_pairwise_per_sector_by_default(browser, new_client):
+    """OIDC Core §8.1: by default each sector (redirect host) sees its own sub for the person,
+    so two relying parties cannot correlate her; one sector sees one sub."""
+    a1 = new_client(redirect_uris=["https://a.example/cb"])
+    a2 = new_client(redirect_uris=["https://a.example/other"])
+    b = new_client(redirect_uris=["https://b.example/cb"])
+    subs = {}
+    for name, client in (("a1", a1), ("a2", a2), ("b", b)):
+        id_token = tokens_for(browser, client, scope="openid")["id_token"]
+        subs[name] = jwt.decode(id_token, options={"verify_signature": False})["sub"]
+    assert subs["a1"] == subs["a2"] != subs["b"]
