@@ -108,7 +108,10 @@ class LivePorta:
             self.process.wait(timeout=5)
 
     def __enter__(self) -> LivePorta:
-        return self.start()
+        # `with server.start():` and `with server:` both work; never start a second server.
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

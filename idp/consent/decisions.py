@@ -17,6 +17,7 @@ from isoduration import parse_duration
 from sqlalchemy import select
 
 from idp.consent import events, ledger
+from idp.profile.personas import get_persona, reference
 from idp.protocol.context import Context
 from idp.protocol.tokens import subject
 from idp.protocol.util import now
@@ -128,6 +129,7 @@ def decide(
         refused=refused,
         collection_method=collection_method,
         persona_id=persona_id,
+        persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
         replaces=replaces,
         expires_at=expires_at,
     )
@@ -301,7 +303,8 @@ def narrow(ctx: Context, user: User, client: Client, remove: list[str]) -> ledge
         granted=granted,
         refused=refused,
         collection_method="dashboard",
-        persona_id=(record.document.get("persona") or {}).get("persona_id"),
+        persona_id=record.persona_id,
+        persona_ref=(record.document.get("persona") or {}).get("persona_id"),
         replaces=record,
         withdrawal_id=withdrawal_id,
         expires_at=record.expires_at,
@@ -325,6 +328,40 @@ def narrow(ctx: Context, user: User, client: Client, remove: list[str]) -> ledge
         event_type=events.NARROWED,
         payload=payload,
     )
+    return appended
+
+
+def switch_persona(
+    ctx: Context, user: User, client: Client, persona_id: str | None
+) -> ledger.Appended:
+    """Release another persona's values to this RP from now on (a renewed record says so)."""
+    record = current(ctx, user.id, client.client_id)
+    if record is None:
+        raise ConsentError("there is no active consent with this site")
+    if persona_id and get_persona(ctx.store, user.id, persona_id) is None:
+        raise ConsentError("no such persona")
+    if (record.persona_id or None) == (persona_id or None):
+        raise ConsentError("this site already receives that persona")
+    appended = ledger.append(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        user_id=user.id,
+        client_id=client.client_id,
+        subject=record.document["subject"],
+        state="renewed",
+        request=record.document["request"],
+        granted=dict(record.document["granted"]),
+        refused=list(record.document["refused"]),
+        collection_method="dashboard",
+        persona_id=persona_id or None,
+        persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
+        replaces=record,
+        expires_at=record.expires_at,
+    )
+    for grant in _grants_of(ctx, user.id, client.client_id):
+        grant.persona_id = persona_id or None
+        grant.consent_record_id = appended.row.record_id
     return appended
 
 

@@ -84,6 +84,7 @@ def append(
     refused: list[str],
     collection_method: str,
     persona_id: str | None = None,
+    persona_ref: str | None = None,
     replaces: ConsentRecord | None = None,
     withdrawal_id: str | None = None,
     jurisdiction: str = "EU",
@@ -115,7 +116,7 @@ def append(
         "recorded_at": _timestamp(moment),
     }
     if state in ACTIVE:
-        document["persona"] = {"persona_id": persona_id or "default"}
+        document["persona"] = {"persona_id": persona_ref or "default"}
     if replaces is not None:
         document["replaces"] = replaces.record_id
     if withdrawal_id is not None:
@@ -156,6 +157,7 @@ def append(
         state=state,
         document=document,
         receipt=receipt,
+        persona_id=persona_id,
         recorded_at=moment,
         expires_at=expires_at,
     )

@@ -7,12 +7,18 @@ from typing import Any
 from sqlalchemy import func, select
 
 from idp.consent import events, ledger
+from idp.profile.personas import get_persona
 from idp.protocol.context import Context
 from idp.storage.models import ConsentRecord, Disclosure
 
 
 def _iso(moment: Any) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+
+
+def _persona_name(ctx: Context, user_id: str, persona_id: str | None) -> str:
+    persona = get_persona(ctx.store, user_id, persona_id)
+    return persona.name if persona is not None else "Your profile"
 
 
 def relationship_ids(ctx: Context, user_id: str) -> list[str]:
@@ -63,7 +69,10 @@ def relationship(
             for name, grant in granted.items()
         ],
         "refused": doc.get("refused", []) if latest.state in ledger.ACTIVE else [],
-        "persona": (doc.get("persona") or {}).get("persona_id"),
+        "persona": _persona_name(ctx, user_id, latest.persona_id)
+        if latest.state in ledger.ACTIVE
+        else None,
+        "persona_id": latest.persona_id if latest.state in ledger.ACTIVE else None,
         "last_access": _iso(last_access),
         "receipts": [
             {

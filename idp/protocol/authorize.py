@@ -391,6 +391,7 @@ def issue_code(
     grant = ctx.store.create_grant(
         consent_record_id=record.record_id if record is not None else None,
         granted_claims=decisions.released_claims(record),
+        persona_id=record.persona_id if record is not None else None,
         user_id=login.user.id,
         client_id=client.client_id,
         scope=" ".join(request.scopes),

@@ -58,8 +58,14 @@ def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
     return value
 
 
-def profile_value(user: User, name: str) -> Any:
-    """The value of a standard or custom claim for ``user``, or None."""
+def profile_value(user: User, name: str, overlay: dict[str, Any] | None = None) -> Any:
+    """The value of a standard or custom claim for ``user``, or None.
+
+    ``overlay`` holds the values of the persona chosen for the RP; a claim it
+    sets wins over the base profile (DESIGN §4).
+    """
+    if overlay and name in overlay:
+        return overlay[name]
     if name == "email":
         return user.profile.get("email", user.email)
     if name == "email_verified":
@@ -99,6 +105,7 @@ def release(
     *,
     include_scope_claims: bool = True,
     allowed: list[str] | None = None,
+    overlay: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The claim values to release: requested, consented (``allowed``), present, matching filters.
 
@@ -110,7 +117,7 @@ def release(
         names = [name for name in names if name in allowed]
     released: dict[str, Any] = {}
     for name in names:
-        value = profile_value(user, name)
+        value = profile_value(user, name, overlay)
         if value is None or value == "":
             continue
         if not _matches(value, (claims_part or {}).get(name)):

@@ -6,6 +6,7 @@ from typing import Any
 
 import jwt
 
+from idp.profile.personas import get_persona, overlay
 from idp.protocol.claims import release
 from idp.protocol.context import Context
 from idp.protocol.errors import InvalidTokenError
@@ -93,6 +94,7 @@ def mint_id_token(
         requested,
         include_scope_claims=access_token is None,
         allowed=grant.granted_claims if grant.granted_claims is not None else [],
+        overlay=overlay(get_persona(ctx.store, user.id, grant.persona_id)),
     )
     for name, value in released.items():
         claims.setdefault(name, value)

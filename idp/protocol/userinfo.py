@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.profile.personas import get_persona, overlay
 from idp.protocol.claims import release
 from idp.protocol.context import Context
 from idp.protocol.errors import InsufficientScopeError, InvalidRequestError, InvalidTokenError
@@ -42,7 +43,10 @@ def userinfo(ctx: Context, token: str) -> dict[str, Any]:
     if user is None:
         raise InvalidTokenError("the person behind this token no longer exists")
     allowed = grant.granted_claims if grant.granted_claims is not None else []
-    body = release(user, scopes, (grant.claims or {}).get("userinfo"), allowed=allowed)
+    persona = overlay(get_persona(ctx.store, user.id, grant.persona_id))
+    body = release(
+        user, scopes, (grant.claims or {}).get("userinfo"), allowed=allowed, overlay=persona
+    )
     ctx.store.record_disclosure(user.id, grant.client_id, "userinfo", ["sub", *body])
     body["sub"] = claims["sub"]
     return body

@@ -152,6 +152,8 @@ class Grant(Base):
     # (None: no per-claim consent applies, e.g. grants older than the ledger).
     consent_record_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     granted_claims: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # The persona whose values this grant releases (None: the base profile).
+    persona_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuthorizationCode(Base):
@@ -217,6 +219,19 @@ class AuditEvent(Base):
     detail: Mapped[dict] = mapped_column(JSON)
 
 
+class Persona(Base):
+    """A named set of claim values ("Work", "Shopping"); unset claims fall back to the profile."""
+
+    __tablename__ = "personas"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_persona_user_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    claims: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ConsentRecord(Base):
     """One entry of a person's consent ledger (consent_spec SPEC.md §5, §8): append-only.
 
@@ -239,6 +254,9 @@ class ConsentRecord(Base):
     state: Mapped[str] = mapped_column(String(16))
     document: Mapped[dict] = mapped_column(JSON)
     receipt: Mapped[str] = mapped_column(Text)
+    # The persona whose values the record releases (internal id; the document carries an
+    # opaque per-RP reference instead, SPEC.md §18).
+    persona_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
 

@@ -28,9 +28,10 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 
 import consent_spec
 from idp.consent import decisions, events, views
+from idp.profile.personas import list_personas
 from idp.protocol.util import now
 from idp.storage import Store
-from idp.web.common import context, current_login, error_page
+from idp.web.common import context, current_login, error_page, store
 
 bp = Blueprint("account", __name__)
 
@@ -110,7 +111,11 @@ def relationship_page(login, client_id: str) -> str | tuple[str, int]:
             "No such relationship", "You have not shared anything with this site.", 404
         )
     return render_template(
-        "relationship.html", user=login.user, rel=data, message=request.args.get("done")
+        "relationship.html",
+        user=login.user,
+        rel=data,
+        message=request.args.get("done"),
+        personas=list_personas(store(), login.user.id),
     )
 
 
@@ -160,6 +165,28 @@ def narrow_page(login, client_id: str) -> Response | tuple[str, int]:
         return error_page("Nothing was changed", message, 400)
     return redirect(
         url_for("account.relationship_page", client_id=client_id, done=message), code=303
+    )
+
+
+@bp.route("/account/relationships/<client_id>/persona", methods=["POST"])
+@_login_or_redirect(api=False)
+def persona_page(login, client_id: str) -> Response | tuple[str, int]:
+    """Switch the persona this site receives (CSRF-protected form; a renewed record says so)."""
+    ctx = context()
+    client = ctx.store.get_client(client_id)
+    if client is None:
+        return error_page("Nothing was changed", "This site is no longer registered.", 400)
+    try:
+        decisions.switch_persona(ctx, login.user, client, request.form.get("persona") or None)
+    except decisions.ConsentError as error:
+        ctx.store.rollback()
+        return error_page("Nothing was changed", str(error), 400)
+    ctx.store.commit()
+    return redirect(
+        url_for(
+            "account.relationship_page", client_id=client_id, done="switched to another persona"
+        ),
+        code=303,
     )
 
 

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 
 from idp.accounts import authenticate
 from idp.consent import decisions
+from idp.profile.personas import get_persona, list_personas
 from idp.protocol import authorize as authz
 from idp.protocol.claims import profile_value
 from idp.protocol.errors import AccessDeniedError, BadRedirectError, OAuthError
@@ -240,7 +241,7 @@ def _display(value) -> str:
     return "" if value is None else str(value)
 
 
-def _consent_rows(auth_request: authz.AuthorizationRequest, user) -> list[dict]:
+def _consent_rows(auth_request: authz.AuthorizationRequest, user, personas=()) -> list[dict]:
     """One row per requested claim: the value that would be shared, purposes, retention."""
     rows = []
     request_doc = auth_request.consent_request or {"claims": {}}
@@ -258,6 +259,9 @@ def _consent_rows(auth_request: authz.AuthorizationRequest, user) -> list[dict]:
                 "shared_with_others": (spec.get("third_party_disclosure") or {}).get(
                     "disclosed", False
                 ),
+                "persona_values": [
+                    (p.name, _display(p.claims[name])) for p in personas if name in p.claims
+                ],
             }
         )
     return rows
@@ -273,12 +277,14 @@ def consent() -> Response | tuple[str, int] | str:
     if login is None:
         return redirect(url_for("authorize.login", interaction=row.id), code=303)
     request_doc = auth_request.consent_request or {}
+    personas = list_personas(store(), login.user.id)
     return render_template(
         "consent.html",
         interaction=row.id,
         client=client,
         user=login.user,
-        rows=_consent_rows(auth_request, login.user),
+        rows=_consent_rows(auth_request, login.user, personas),
+        personas=personas,
         party=request_doc.get("relying_party", {}),
         legal_basis=request_doc.get("legal_basis"),
         terms=request_doc.get("accepted_terms", []),
@@ -306,6 +312,9 @@ def consent_submit() -> Response | tuple[str, int]:
     outcome = None
     if auth_request.consent_request is not None:
         try:
+            persona_id = request.form.get("persona") or None
+            if persona_id and get_persona(ctx.store, login.user.id, persona_id) is None:
+                raise decisions.ConsentError("that persona is not one of yours")
             outcome = decisions.decide(
                 ctx,
                 login.user,
@@ -313,6 +322,7 @@ def consent_submit() -> Response | tuple[str, int]:
                 auth_request.consent_request,
                 request.form.getlist("claim"),
                 approve=decision == "approve",
+                persona_id=persona_id,
             )
         except decisions.ConsentError as error:
             ctx.store.rollback()

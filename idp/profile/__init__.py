@@ -1,0 +1,1 @@
+"""The person's portable profile: claims, personas, export and import."""
