@@ -23,7 +23,7 @@ from idp.protocol.discovery import provider_metadata
 from idp.protocol.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.storage import Store
 from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrade
-from idp.web import account, authorize, endpoints, pages, registration
+from idp.web import account, authorize, endpoints, labels, pages, registration
 from idp.web.common import fetch_json, oauth_error_response
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
@@ -104,6 +104,9 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         settings["LOGIN_RATE_LIMIT"], methods=["POST"]
     )(app.view_functions["authorize.login_submit"])
 
+    app.add_template_filter(labels.claim_label, "claim_label")
+    app.add_template_filter(labels.purpose_label, "purpose_label")
+    app.add_template_filter(labels.retention_text, "retention_text")
     _install_handlers(app)
     if not settings["TESTING"] and settings["EVENT_PUMP_SECONDS"] > 0:
         start_pump(sessions, keys, settings)

@@ -70,7 +70,19 @@ class _Runtime:
 pass_runtime = click.make_pass_decorator(_Runtime, ensure=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _PortaGroup(click.Group):
+    """Turns the provider's known operator errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from idp.keys import KeyDecryptionError
+
+        try:
+            return super().invoke(ctx)
+        except KeyDecryptionError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_PortaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="porta")
 def main() -> None:
     """Porta: an OpenID Connect provider where the person owns the relationship.

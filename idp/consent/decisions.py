@@ -53,6 +53,25 @@ def current(ctx: Context, user_id: str, client_id: str) -> ConsentRecord | None:
     return record
 
 
+def grant_still_consented(ctx: Context, grant: Grant) -> bool:
+    """False when the consent a grant was issued under is no longer active.
+
+    A consent past its expires_at is expired here and now, and committed at
+    once, so an expiry takes effect at the first use of a token rather than at
+    the next round of the background pump.
+    """
+    if grant.consent_record_id is None or grant.user_id is None:
+        return True
+    latest = ledger.latest_record(ctx.store, grant.user_id, grant.client_id)
+    if latest is None or latest.state not in ledger.ACTIVE:
+        return False
+    if latest.expires_at is not None and latest.expires_at <= now():
+        expire(ctx, latest)
+        ctx.store.commit()
+        return False
+    return True
+
+
 def released_claims(record: ConsentRecord | None) -> list[str]:
     """Claim names a record lets the RP receive."""
     if record is None:
@@ -60,13 +79,33 @@ def released_claims(record: ConsentRecord | None) -> list[str]:
     return list(record.document.get("granted", {}))
 
 
-def covers(record: ConsentRecord | None, claim_names: list[str]) -> bool:
-    """True when every requested claim was decided (granted or refused) by this record."""
+# What the person agreed to about a claim: if any of these changes, the person is asked again.
+TERMS = ("purposes", "retention", "third_party_disclosure", "legal_basis", "essential")
+
+
+def covers(record: ConsentRecord | None, request: dict[str, Any]) -> bool:
+    """True when this record decided every requested claim under the same terms.
+
+    A site that changes what it does with a claim (purposes, retention,
+    disclosure to third parties, legal basis) or starts to require it must ask
+    the person again: the earlier decision was about other terms.
+    """
     if record is None:
         return False
     doc = record.document
     decided = set(doc.get("granted", {})) | set(doc.get("refused", []))
-    return set(claim_names) <= decided
+    asked = request["claims"]
+    if not set(asked) <= decided:
+        return False
+    before = doc["request"]["claims"]
+    basis_before = doc["request"].get("legal_basis")
+    for name, spec in asked.items():
+        old = before.get(name)
+        if old is None or request.get("legal_basis") != basis_before:
+            return False
+        if any(spec.get(term) != old.get(term) for term in TERMS):
+            return False
+    return True
 
 
 def decide(
@@ -281,10 +320,10 @@ def narrow(ctx: Context, user: User, client: Client, remove: list[str]) -> ledge
         raise ConsentError("there is no active consent to narrow for this site")
     granted = dict(record.document["granted"])
     unknown = [c for c in remove if c not in granted]
-    if unknown or not remove:
-        raise ConsentError(
-            f"not currently shared with this site: {', '.join(unknown) or '(nothing chosen)'}"
-        )
+    if not remove:
+        raise ConsentError("nothing was unticked: untick what the site should no longer receive")
+    if unknown:
+        raise ConsentError(f"not currently shared with this site: {', '.join(unknown)}")
     for claim in remove:
         granted.pop(claim)
     if not granted:

@@ -309,7 +309,7 @@ def _consent_is_remembered(ctx: Context, request: AuthorizationRequest, user: Us
     if request.consent_request is None:
         return True
     record = decisions.current(ctx, user.id, request.client_id)
-    return decisions.covers(record, list(request.consent_request["claims"]))
+    return decisions.covers(record, request.consent_request)
 
 
 def next_step(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.consent.decisions import grant_still_consented
 from idp.consent.requests import granted_details
 from idp.protocol import pkce
 from idp.protocol.clients import is_public
@@ -154,6 +155,8 @@ def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) ->
         )
     if token.expires_at <= now():
         raise InvalidGrantError("the refresh token has expired")
+    if not grant_still_consented(ctx, grant):
+        raise InvalidGrantError("the person's consent for this site has ended")
     granted = token.scope.split()
     requested = split_scope(params.get("scope")) or granted
     if not set(requested) <= set(granted):

@@ -119,4 +119,8 @@ def verify_access_token(ctx: Context, token: str) -> tuple[dict[str, Any], Acces
         grant = ctx.store.get_grant(record.grant_id)
         if grant is None or grant.revoked_at is not None:
             raise InvalidTokenError("the authorization behind this access token has been revoked")
+        from idp.consent.decisions import grant_still_consented
+
+        if not grant_still_consented(ctx, grant):
+            raise InvalidTokenError("the person's consent for this site has ended")
     return claims, record

@@ -22,30 +22,9 @@ from idp.web.common import (
     query_params,
     store,
 )
+from idp.web.labels import claim_label, purpose_label, retention_text
 
 bp = Blueprint("authorize", __name__)
-
-CLAIM_LABELS = {
-    "name": "Full name",
-    "given_name": "Given name",
-    "family_name": "Family name",
-    "middle_name": "Middle name",
-    "nickname": "Nickname",
-    "preferred_username": "Preferred username",
-    "profile": "Profile page",
-    "picture": "Picture",
-    "website": "Website",
-    "email": "Email address",
-    "email_verified": "Email verified",
-    "gender": "Gender",
-    "birthdate": "Date of birth",
-    "zoneinfo": "Time zone",
-    "locale": "Language and region",
-    "phone_number": "Phone number",
-    "phone_number_verified": "Phone number verified",
-    "address": "Postal address",
-    "updated_at": "Profile last updated",
-}
 
 
 def send_authorization_response(
@@ -211,28 +190,6 @@ def login_submit() -> Response | tuple[str, int]:
         return _send_error(error)
 
 
-PURPOSE_LABELS = {
-    "service-provision": "to provide the service",
-    "account-management": "to manage your account",
-    "identity-verification": "to verify who you are",
-    "delivery-of-goods": "to deliver goods",
-    "customer-care": "for customer care",
-    "personalisation": "to personalise what you see",
-    "service-optimisation": "to improve the service",
-    "marketing": "for marketing",
-    "advertising": "for advertising",
-    "research-and-development": "for research and development",
-    "fraud-prevention": "to prevent fraud",
-    "security": "for security",
-    "legal-compliance": "to comply with the law",
-}
-RETENTION_FROM = {
-    "collection": "from when it is collected",
-    "end-of-relationship": "after you stop using the site",
-    "withdrawal": "after you withdraw consent",
-}
-
-
 def _display(value) -> str:
     if isinstance(value, dict):
         return ", ".join(str(v) for v in value.values() if v not in (None, ""))
@@ -251,11 +208,11 @@ def _consent_rows(auth_request: authz.AuthorizationRequest, user, personas=()) -
         rows.append(
             {
                 "name": name,
-                "label": CLAIM_LABELS.get(name, name),
+                "label": claim_label(name),
                 "value": _display(value) or "(not set in your profile)",
                 "essential": spec.get("essential", False),
-                "purposes": [PURPOSE_LABELS.get(p, p) for p in spec["purposes"]],
-                "retention": f"kept {retention.get('duration', '')} {RETENTION_FROM.get(retention.get('from'), '')}".strip(),
+                "purposes": [purpose_label(p) for p in spec["purposes"]],
+                "retention": retention_text(retention),
                 "shared_with_others": (spec.get("third_party_disclosure") or {}).get(
                     "disclosed", False
                 ),

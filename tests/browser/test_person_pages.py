@@ -271,7 +271,7 @@ def test_click_through_login_consent_narrow_and_withdraw(page, porta: Deployment
     pages.check("dashboard", "Your relationships")
     row = page.get_by_role("row").filter(has_text=porta.client_name)
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("given_name")
+    expect(row).to_contain_text("Given name")
     expect(row).not_to_contain_text(re.compile(r"\bemail\b"))  # email_verified is not email
     page.get_by_role("link", name=porta.client_name).click()
     page.wait_for_url(f"**/account/relationships/{porta.client_id}")
@@ -279,7 +279,7 @@ def test_click_through_login_consent_narrow_and_withdraw(page, porta: Deployment
     expect(page.get_by_role("group", name=re.compile("no longer receive"))).to_be_visible()
 
     # Narrow: untick the given name and stop sharing it.
-    given = page.get_by_label("given_name")
+    given = page.get_by_label("Given name")
     expect(given).to_be_checked()
     given.uncheck()
     pages.shot("relationship-given-name-unticked")
@@ -288,8 +288,8 @@ def test_click_through_login_consent_narrow_and_withdraw(page, porta: Deployment
     expect(page.get_by_role("status")).to_contain_text("consent narrowed")
     pages.check("narrowed", porta.client_name)
     expect(page.locator(".rp .badge")).to_have_text("narrowed")
-    expect(page.get_by_label("given_name")).to_have_count(0)
-    expect(page.get_by_role("checkbox", name=re.compile(r"^name\b"))).to_be_checked()
+    expect(page.get_by_label("Given name")).to_have_count(0)
+    expect(page.get_by_role("checkbox", name=re.compile(r"^Full name\b"))).to_be_checked()
     after_narrowing = rp.userinfo(tokens["access_token"])
     if after_narrowing.status_code == 200:  # the token may also have been revoked outright
         assert "given_name" not in after_narrowing.json()
