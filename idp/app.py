@@ -23,7 +23,16 @@ from idp.protocol.discovery import provider_metadata
 from idp.protocol.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.storage import Store
 from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrade
-from idp.web import account, authorize, endpoints, labels, pages, registration
+from idp.web import (
+    account,
+    authorize,
+    endpoints,
+    labels,
+    pages,
+    portability,
+    profile,
+    registration,
+)
 from idp.web.common import fetch_json, oauth_error_response
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
@@ -85,7 +94,15 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         "keys": keys,
     }
 
-    for blueprint in (endpoints.bp, registration.bp, authorize.bp, pages.bp, account.bp):
+    for blueprint in (
+        endpoints.bp,
+        registration.bp,
+        authorize.bp,
+        pages.bp,
+        account.bp,
+        profile.bp,
+        portability.bp,
+    ):
         app.register_blueprint(blueprint)
 
     csrf = CSRFProtect(app)
