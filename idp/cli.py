@@ -204,6 +204,9 @@ def clients() -> None:
 @click.option("--scope", help="Scopes the client may ask for with client_credentials.")
 @click.option("--client-id", help="Use this client_id instead of a random one.")
 @click.option("--consent-event-endpoint", help="Where consent-event SETs are pushed (RFC 8935).")
+@click.option(
+    "--sector-identifier-uri", help="JSON list of the redirect URIs of one sector (OIDC Core §8.1)."
+)
 @click.option("--backchannel-logout-uri", help="Where back-channel logout tokens are sent.")
 @click.option(
     "--consent-file",
@@ -229,6 +232,7 @@ def clients_create(
     consent_event_endpoint: str | None,
     backchannel_logout_uri: str | None,
     consent_file,
+    sector_identifier_uri: str | None,
     as_json: bool,
 ) -> None:
     """Register a client and print its credentials."""
@@ -246,6 +250,7 @@ def clients_create(
         id_token_alg=id_token_alg,
         scope=scope,
         client_id=client_id,
+        sector_identifier_uri=sector_identifier_uri,
         event_endpoint=consent_event_endpoint,
         backchannel_logout_uri=backchannel_logout_uri,
         consent=json.load(consent_file) if consent_file else None,
@@ -276,6 +281,7 @@ def _create_client(
     event_endpoint: str | None = None,
     backchannel_logout_uri: str | None = None,
     consent: dict | None = None,
+    sector_identifier_uri: str | None = None,
 ) -> dict[str, str]:
     from idp.protocol.clients import create_client
     from idp.protocol.errors import OAuthError
@@ -308,6 +314,8 @@ def _create_client(
         raw["backchannel_logout_uri"] = backchannel_logout_uri
     if consent:
         raw["consent"] = consent
+    if sector_identifier_uri:
+        raw["sector_identifier_uri"] = sector_identifier_uri
     store = runtime.store()
     try:
         ctx = runtime.context(store)

@@ -7,6 +7,7 @@ initial access token (RFC 7591 §3), ``closed`` removes the endpoint.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from idp.consent.requests import validate_registration
 from idp.protocol.clients import check_push_endpoint, create_client, validate_metadata
@@ -40,21 +41,47 @@ def check_registration_allowed(ctx: Context, authorization: str | None) -> None:
             raise InvalidTokenError("a valid initial access token is required (RFC 7591 §3)")
 
 
+def check_sector_identifier(ctx: Context, metadata: dict[str, Any]) -> None:
+    """Fetch the sector_identifier_uri and check it lists every redirect_uri.
+
+    OIDC Core §8.1 and Dynamic Registration §2: the URI uses https and returns
+    a JSON array of redirect URIs; every registered redirect_uri must be in it,
+    which is how an RP proves its hosts belong to one sector. (http is accepted
+    on loopback hosts only, for local testing.)
+    """
+    uri = metadata["sector_identifier_uri"]
+    parts = urlsplit(uri)
+    loopback = parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}
+    if parts.scheme != "https" and not loopback:
+        raise InvalidClientMetadataError("sector_identifier_uri: must use https")
+    try:
+        listed = ctx.fetch_json(uri)
+    except Exception as exc:  # any failure means the sector cannot be proven
+        raise InvalidClientMetadataError(
+            "sector_identifier_uri: could not be fetched as a JSON document"
+        ) from exc
+    if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
+        raise InvalidClientMetadataError("sector_identifier_uri: must return a JSON array of URIs")
+    missing = [u for u in metadata.get("redirect_uris", []) if u not in listed]
+    if missing:
+        raise InvalidClientMetadataError(
+            f"sector_identifier_uri: does not list the redirect_uri {missing[0]!r} (OIDC Core §8.1)"
+        )
+
+
 def _check_subject_type(ctx: Context, metadata: dict[str, Any]) -> None:
     """OIDC Core §8.1: a pairwise client with several redirect hosts needs a sector identifier."""
     if "sector_identifier_uri" in metadata:
-        raise InvalidClientMetadataError(
-            "sector_identifier_uri: not supported yet; register redirect_uris on one host, "
-            "or ask for subject_type public"
-        )
+        check_sector_identifier(ctx, metadata)
+        return
     subject_type = metadata.get("subject_type", ctx.config["DEFAULT_SUBJECT_TYPE"])
     if (
         subject_type == "pairwise"
         and len(distinct_redirect_hosts(metadata.get("redirect_uris", []))) > 1
     ):
         raise InvalidClientMetadataError(
-            "redirect_uris: pairwise subjects need all redirect_uris on one host "
-            "(OIDC Core §8.1), or subject_type public"
+            "redirect_uris: pairwise subjects need all redirect_uris on one host, or a "
+            "sector_identifier_uri listing them (OIDC Core §8.1), or subject_type public"
         )
 
 
