@@ -143,12 +143,10 @@ def decide(
     replaces = previous if previous_state in ledger.ACTIVE | {"refused"} else None
     if refusing:
         state = "refused"
-        if replaces is not None and replaces.state in ledger.ACTIVE:
-            # A refusal cannot follow an active consent directly: the old consent is superseded.
-            _supersede(ctx, user, client, replaces, request)
-            replaces = None
-        elif replaces is not None and replaces.state == "refused":
-            _supersede(ctx, user, client, replaces, request)
+        if replaces is not None:
+            # A refusal cannot follow an active consent (or a refusal) directly: the old
+            # record is superseded and the refusal starts a lineage of its own.
+            _end(ctx, replaces, "superseded", "consent-screen")
             replaces = None
         granted, refused = {}, list(asked)
     else:
@@ -221,28 +219,40 @@ def _expiry(request: dict[str, Any], granted: dict[str, Any]) -> datetime | None
     return min(start + d for d in durations)
 
 
-def _supersede(
-    ctx: Context, user: User, client: Client, record: ConsentRecord, request: dict[str, Any]
-) -> None:
-    """End a lineage: a superseded consent releases nothing (SPEC.md §6.1), so the tokens
-    issued under it are revoked and the remembered approval is forgotten."""
-    ledger.append(
+def _end(
+    ctx: Context,
+    record: ConsentRecord,
+    state: str,
+    collection_method: str,
+    *,
+    withdrawal_id: str | None = None,
+) -> tuple[ledger.Appended, set[str]]:
+    """End a lineage (withdrawn, expired, superseded): append the record that says so, revoke
+    every grant of the relationship and forget the remembered approval (SPEC.md §6.1: such a
+    consent releases nothing). Returns the record and the login sessions the grants came from.
+    """
+    appended = ledger.append(
         ctx.store,
         ctx.keys,
         ctx.issuer,
-        user_id=user.id,
-        client_id=client.client_id,
+        user_id=record.user_id,
+        client_id=record.client_id,
         subject=record.document["subject"],
-        state="superseded",
+        state=state,
         request=record.document["request"],
         granted={},
         refused=list(record.document["request"]["claims"]),
-        collection_method="consent-screen",
+        collection_method=collection_method,
         replaces=record,
+        withdrawal_id=withdrawal_id,
     )
-    for grant in _grants_of(ctx, user.id, client.client_id):
-        ctx.store.revoke_grant(grant.id, "consent_superseded")
-    ctx.store.forget_consent(user.id, client.client_id)
+    sids = set()
+    for grant in _grants_of(ctx, record.user_id, record.client_id):
+        ctx.store.revoke_grant(grant.id, f"consent_{state}")
+        if grant.sid:
+            sids.add(grant.sid)
+    ctx.store.forget_consent(record.user_id, record.client_id)
+    return appended, sids
 
 
 def _grants_of(ctx: Context, user_id: str, client_id: str) -> list[Grant]:
@@ -262,29 +272,8 @@ def withdraw(
     record = current(ctx, user.id, client.client_id)
     if record is None:
         raise ConsentError("there is no active consent to withdraw for this site")
-    withdrawal_id = str(uuid.uuid4())
     claims = list(record.document["granted"])
-    appended = ledger.append(
-        ctx.store,
-        ctx.keys,
-        ctx.issuer,
-        user_id=user.id,
-        client_id=client.client_id,
-        subject=record.document["subject"],
-        state="withdrawn",
-        request=record.document["request"],
-        granted={},
-        refused=list(record.document["request"]["claims"]),
-        collection_method="dashboard",
-        replaces=record,
-        withdrawal_id=withdrawal_id,
-    )
-    sids = set()
-    for grant in _grants_of(ctx, user.id, client.client_id):
-        ctx.store.revoke_grant(grant.id, "consent_withdrawn")
-        if grant.sid:
-            sids.add(grant.sid)
-    ctx.store.forget_consent(user.id, client.client_id)
+    appended, sids = _end(ctx, record, "withdrawn", "dashboard", withdrawal_id=str(uuid.uuid4()))
     payload = {
         "record_id": record.record_id,
         "new_record_id": appended.row.record_id,
@@ -407,23 +396,7 @@ def switch_persona(
 def expire(ctx: Context, record: ConsentRecord) -> ledger.Appended:
     """A consent past its ``expires_at`` lapses: record, revoke, notify (SPEC.md §6)."""
     client = ctx.store.get_client(record.client_id)
-    appended = ledger.append(
-        ctx.store,
-        ctx.keys,
-        ctx.issuer,
-        user_id=record.user_id,
-        client_id=record.client_id,
-        subject=record.document["subject"],
-        state="expired",
-        request=record.document["request"],
-        granted={},
-        refused=list(record.document["request"]["claims"]),
-        collection_method="provider-policy",
-        replaces=record,
-    )
-    for grant in _grants_of(ctx, record.user_id, record.client_id):
-        ctx.store.revoke_grant(grant.id, "consent_expired")
-    ctx.store.forget_consent(record.user_id, record.client_id)
+    appended, _sids = _end(ctx, record, "expired", "provider-policy")
     if client is not None and record.expires_at is not None:
         payload = {
             "record_id": record.record_id,
