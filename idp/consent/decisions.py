@@ -418,6 +418,24 @@ def expire(ctx: Context, record: ConsentRecord) -> ledger.Appended:
     return appended
 
 
+def invalidate_client(ctx: Context, client_id: str) -> int:
+    """A deleted client's active consents can no longer be honoured or withdrawn: each gets an
+    ``invalidated`` record (SPEC.md §6.1) so the person's dashboard shows it ended."""
+    latest_per_user: dict[str, ConsentRecord] = {}
+    for record in ctx.store.session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.client_id == client_id, ConsentRecord.user_id.is_not(None))
+        .order_by(ConsentRecord.sequence)
+    ):
+        latest_per_user[record.user_id] = record
+    ended = 0
+    for record in latest_per_user.values():
+        if record.state in ledger.ACTIVE:
+            _end(ctx, record, "invalidated", "provider-policy")
+            ended += 1
+    return ended
+
+
 def expire_due(ctx: Context) -> int:
     """Expire every active consent whose time has come (`porta consents expire`)."""
     due = list(

@@ -6,6 +6,7 @@ import json
 
 from flask import Blueprint, Response, request
 
+from idp.consent.decisions import invalidate_client
 from idp.protocol import registration
 from idp.protocol.context import PATHS
 from idp.protocol.errors import InvalidClientMetadataError, OAuthError
@@ -81,6 +82,7 @@ def manage(client_id: str) -> Response:
             body = registration.update(ctx, client, _json_body())
             ctx.store.commit()
             return json_response(body)
+        invalidate_client(ctx, client.client_id)
         ctx.store.delete_client(client)
         ctx.store.commit()
         return Response(status=204)

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from idp.protocol.util import now
 from idp.storage.models import ConsentRecord
-from tests.conftest import authorize, exchange, obtain_code, store_of, token_request
+from tests.conftest import RegisteredClient, authorize, exchange, obtain_code, store_of, token_request
 
 
 def _terms(purpose: str, disclosed: bool = False) -> dict:
@@ -61,3 +61,19 @@ def test_expired_consent_stops_tokens_at_their_next_use(app, http, rp, user):
     states = [r.state for r in store.session.query(ConsentRecord).order_by(ConsentRecord.sequence)]
     store.close()
     assert states == ["given", "expired"]
+
+
+def test_deleting_a_client_invalidates_its_consents(app, http, user):
+    """RFC 7592 §2.3 delete: the person's consent with it ends as 'invalidated' (SPEC.md §6.1)."""
+    reg = http.post("/register", json={"redirect_uris": ["https://gone.example/cb"], "client_name": "Gone"}).get_json()
+    client = RegisteredClient(reg["client_id"], reg["client_secret"], "https://gone.example/cb", reg)
+    obtain_code(http, client, scope="openid email")
+    token = reg["registration_access_token"]
+    deleted = http.delete(f"/register/{client.client_id}", headers={"Authorization": f"Bearer {token}"})
+    assert deleted.status_code == 204
+    store = store_of(app)
+    states = [r.state for r in store.session.query(ConsentRecord).order_by(ConsentRecord.sequence)]
+    store.close()
+    assert states == ["given", "invalidated"]
+    page = http.get("/account").get_data(as_text=True)
+    assert "invalidated" in page
