@@ -8,7 +8,14 @@ from sqlalchemy import update
 
 from idp.protocol.util import now
 from idp.storage.models import ConsentRecord
-from tests.conftest import RegisteredClient, authorize, exchange, obtain_code, store_of, token_request
+from tests.conftest import (
+    RegisteredClient,
+    authorize,
+    exchange,
+    obtain_code,
+    store_of,
+    token_request,
+)
 
 
 def _terms(purpose: str, disclosed: bool = False) -> dict:
