@@ -345,7 +345,7 @@ def next_step(
                 request.response_mode,
             )
         assert login is not None
-        if not _consent_is_remembered(ctx, request, login.user):
+        if is_public(client) or not _consent_is_remembered(ctx, request, login.user):
             raise AuthorizationError(
                 ConsentRequiredError("consent is needed and prompt=none forbids asking"),
                 request.redirect_uri,
@@ -356,7 +356,13 @@ def next_step(
     if needs_login:
         return "login"
     assert login is not None
-    if "consent" in request.prompt or not _consent_is_remembered(ctx, request, login.user):
+    # RFC 8252 §8.6: any app can claim a public client's identity, so its requests are never
+    # approved automatically from remembered consent; the person is asked every time.
+    if (
+        "consent" in request.prompt
+        or is_public(client)
+        or not _consent_is_remembered(ctx, request, login.user)
+    ):
         return "consent"
     return "issue"
 
