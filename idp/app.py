@@ -18,6 +18,8 @@ from idp.config import load_config
 from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
 from idp.keys import KeyRing, ensure_keys
+from idp.outbound import guard, json_fetcher
+from idp.profile.catalogue import load_catalogue
 from idp.protocol.context import Context
 from idp.protocol.discovery import provider_metadata
 from idp.protocol.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
@@ -33,7 +35,7 @@ from idp.web import (
     profile,
     registration,
 )
-from idp.web.common import fetch_json, oauth_error_response
+from idp.web.common import oauth_error_response
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
@@ -88,10 +90,14 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     keys = KeyRing(lambda: Store(sessions()), settings["SECRET_KEY"], settings["KEY_CACHE_SECONDS"])
     app.extensions["porta"] = {
         "discovery": provider_metadata(settings),  # built once: it depends on settings only
+        "fetch_json": json_fetcher(settings),
+        "outbound_guard": guard(settings),
         "config": settings,
         "engine": engine,
         "sessionmaker": sessions,
         "keys": keys,
+        # OIDC Core §5.1 claims plus the operator's (consent_spec SPEC.md §11)
+        "catalogue": load_catalogue(settings["CLAIMS_CATALOGUE"]),
     }
 
     for blueprint in (
@@ -140,10 +146,10 @@ def start_pump(sessions: Any, keys: KeyRing, settings: dict[str, Any]) -> thread
         while True:
             time.sleep(settings["EVENT_PUMP_SECONDS"])
             try:
-                deliver_due(open_store)
+                deliver_due(open_store, guard=guard(settings))
                 store = open_store()
                 try:
-                    expire_due(Context(settings, store, keys, fetch_json))
+                    expire_due(Context(settings, store, keys, json_fetcher(settings)))
                     store.commit()
                 finally:
                     store.close()

@@ -60,11 +60,13 @@ class _Runtime:
 
     def context(self, store):
         from idp.keys import KeyRing
+        from idp.outbound import json_fetcher
         from idp.protocol.context import Context
-        from idp.web.common import fetch_json
 
         keys = KeyRing(lambda: self.store(), self.config["SECRET_KEY"], 0)
-        return Context(config=self.config, store=store, keys=keys, fetch_json=fetch_json)
+        return Context(
+            config=self.config, store=store, keys=keys, fetch_json=json_fetcher(self.config)
+        )
 
 
 pass_runtime = click.make_pass_decorator(_Runtime, ensure=True)
@@ -146,6 +148,39 @@ def users_create(runtime: _Runtime, email: str, name: str | None, password_stdin
     finally:
         store.close()
     click.echo(f"created {user.email} (id {user.id})")
+
+
+@users.command("import")
+@click.argument("file", type=click.File("r"))
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the person's new password for this provider from standard input.",
+)
+@pass_runtime
+def users_import(runtime: _Runtime, file, password_stdin: bool) -> None:
+    """Create a person from a signed portable-profile export FILE (consent_spec §12).
+
+    The signature is checked against the exporting provider's keys (its discovery
+    document's jwks_uri); the imported consent history grants nothing here.
+    Nothing is created unless every check passes.
+    """
+    from idp.profile.portability import ImportRefusedError, import_export
+
+    token = file.read()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    store = runtime.store()
+    try:
+        user = import_export(runtime.context(store), token, password=password)
+        store.commit()
+    except ImportRefusedError as exc:
+        raise click.ClickException(f"export refused, nothing imported: {exc}") from exc
+    finally:
+        store.close()
+    click.echo(f"imported {user.email} (id {user.id})")
 
 
 @users.command("list")
@@ -460,7 +495,9 @@ def events_deliver(runtime: _Runtime) -> None:
     from idp.consent.events import deliver_due
 
     runtime.store().close()
-    delivered = deliver_due(lambda: runtime.store())
+    from idp.outbound import guard
+
+    delivered = deliver_due(lambda: runtime.store(), guard=guard(runtime.config))
     click.echo(f"delivered {delivered} event(s)")
 
 

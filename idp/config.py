@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from idp.profile.catalogue import load_catalogue
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -126,6 +128,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SITE_NAME", "Porta", "Name shown on the person's pages."),
     Setting(
+        "CLAIMS_CATALOGUE",
+        None,
+        "Path to a JSON claims-catalogue document (consent_spec SPEC.md §11) adding custom "
+        "URI-named claims (OIDC Core §5.1.2) to the built-in OIDC Core §5.1 ones, or re-labelling "
+        "standard claims and setting their sensitivity. Checked at start: an invalid file stops "
+        "the provider with an error naming the problem. Served at /claims-catalogue.json.",
+    ),
+    Setting(
+        "OUTBOUND_PRIVATE_ADDRESSES",
+        False,
+        "Let the provider fetch client-supplied URLs (jwks_uri, sector_identifier_uri) and push "
+        "events to addresses on private networks. Off by default (server-side request forgery); "
+        "loopback is allowed while the issuer itself is on loopback.",
+    ),
+    Setting(
         "EVENT_PUMP_SECONDS",
         15,
         "How often each server worker pushes due consent events and back-channel logout tokens "
@@ -182,6 +199,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         raise ValueError("PORTA_REGISTRATION=token needs PORTA_REGISTRATION_INITIAL_ACCESS_TOKEN")
     if config["ID_TOKEN_SIGNING_ALG"] not in {"ES256", "RS256"}:
         raise ValueError("PORTA_ID_TOKEN_SIGNING_ALG must be ES256 or RS256")
+    if config["CLAIMS_CATALOGUE"]:
+        # fail here, before any worker starts: a CatalogueError (ValueError) names the problem
+        load_catalogue(config["CLAIMS_CATALOGUE"])
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _sqlite_side_secret(config["DATABASE_URL"])
     return config

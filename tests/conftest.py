@@ -26,7 +26,6 @@ from idp.app import create_app
 from idp.protocol.clients import create_client, validate_metadata
 from idp.protocol.context import Context
 from idp.storage import Store
-from idp.web.common import fetch_json
 
 # Cheap argon2id parameters for tests (the real defaults cost ~0.5 s a hash here); they
 # reach `porta` subprocesses too, through the environment.
@@ -105,7 +104,9 @@ def store_of(app) -> Store:
 def context_of(app, store: Store) -> Context:
     """A protocol Context on the app's configuration."""
     porta = app.extensions["porta"]
-    return Context(config=porta["config"], store=store, keys=porta["keys"], fetch_json=fetch_json)
+    return Context(
+        config=porta["config"], store=store, keys=porta["keys"], fetch_json=porta["fetch_json"]
+    )
 
 
 @dataclass

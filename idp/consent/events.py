@@ -158,7 +158,11 @@ def _post(row: EventOutbox, http: requests.Session) -> tuple[bool, str | None]:
 
 
 def deliver_due(
-    open_store: Callable[[], Store], *, limit: int = 50, http: requests.Session | None = None
+    open_store: Callable[[], Store],
+    *,
+    limit: int = 50,
+    http: requests.Session | None = None,
+    guard: Callable[[str], None] | None = None,
 ) -> int:
     """Attempt every due delivery once; returns how many were accepted.
 
@@ -183,7 +187,12 @@ def deliver_due(
                 seconds=BASE_DELAY_SECONDS * 2 ** (row.attempts - 1)
             )
             store.commit()
-            accepted, error = _post(row, http)
+            try:
+                if guard is not None:
+                    guard(row.endpoint)
+                accepted, error = _post(row, http)
+            except ValueError as refused:  # the outbound guard: no request was sent
+                accepted, error = False, f"refused: {refused}"
             if accepted:
                 row.status, row.delivered_at, row.last_error = "delivered", now(), None
                 delivered += 1

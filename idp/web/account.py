@@ -42,6 +42,7 @@ def deliver_in_background() -> None:
     thread = threading.Thread(
         target=events.deliver_due,
         args=(lambda: Store(sessions()),),
+        kwargs={"guard": current_app.extensions["porta"]["outbound_guard"]},
         name="porta-event-push",
         daemon=True,
     )

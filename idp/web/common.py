@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-import requests
 from flask import Response, current_app, g, jsonify, render_template, request, session
 
 from idp.protocol.authorize import LoginState
@@ -25,20 +23,12 @@ def store() -> Store:
     return g.porta_store
 
 
-def fetch_json(url: str) -> Any:
-    """GET a JSON document (client jwks_uri) with a short timeout and a size bound."""
-    response = requests.get(url, timeout=5, headers={"Accept": "application/json"}, stream=True)
-    response.raise_for_status()
-    body = response.raw.read(256 * 1024 + 1, decode_content=True)
-    if len(body) > 256 * 1024:
-        raise ValueError("document too large")
-    return json.loads(body)
-
-
 def context() -> Context:
     """The protocol Context for this request."""
     porta = current_app.extensions["porta"]
-    return Context(config=porta["config"], store=store(), keys=porta["keys"], fetch_json=fetch_json)
+    return Context(
+        config=porta["config"], store=store(), keys=porta["keys"], fetch_json=porta["fetch_json"]
+    )
 
 
 def _decode_pairs(raw: bytes, where: str) -> tuple[dict[str, str], set[str]]:
