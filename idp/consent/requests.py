@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import consent_spec
+from idp.profile.catalogue import Catalogue, in_force
 from idp.protocol.claims import SCOPE_CLAIMS, STANDARD_CLAIMS, requested_claim_names
 from idp.protocol.errors import InvalidAuthorizationDetailsError, InvalidClientMetadataError
 from idp.storage.models import Client
@@ -28,13 +29,6 @@ from idp.storage.models import Client
 # login (the claim is used to provide the service the person signed in to).
 DEFAULT_PURPOSES = {"email": ["service-provision", "customer-care"]}
 DEFAULT_RETENTION = {"duration": "P1Y", "from": "end-of-relationship"}
-SENSITIVITY = {
-    "address": "moderate",
-    "phone_number": "moderate",
-    "email": "moderate",
-    "birthdate": "moderate",
-    "gender": "moderate",
-}
 EXTENSION = "consent"  # the client-metadata member holding the RP's registered consent terms
 # What an RP may register about a claim (SPEC.md §4.1); sensitivity is the provider's to set.
 CLAIM_MEMBERS = {
@@ -161,8 +155,14 @@ def _relying_party(client: Client) -> dict[str, Any]:
     return party
 
 
-def claim_entry(client: Client, claim: str, essential: bool) -> dict[str, Any]:
-    """What the RP asks about one claim, from its registration or the defaults above."""
+def claim_entry(
+    client: Client, claim: str, essential: bool, catalogue: Catalogue | None = None
+) -> dict[str, Any]:
+    """What the RP asks about one claim, from its registration or the defaults above.
+
+    The sensitivity is the provider's, copied from its claims catalogue (SPEC.md §4.1,
+    §11): ``catalogue``, else the catalogue in force for this request.
+    """
     registered = client.metadata_.get(EXTENSION, {}).get("claims", {}).get(claim, {})
     # What the RP registered is taken as it is (validated at registration); defaults fill
     # only what it did not register, never a value it got wrong.
@@ -172,7 +172,7 @@ def claim_entry(client: Client, claim: str, essential: bool) -> dict[str, Any]:
             registered.get("purposes", DEFAULT_PURPOSES.get(claim, ["service-provision"]))
         ),
         "retention": deepcopy(registered.get("retention", DEFAULT_RETENTION)),
-        "sensitivity": SENSITIVITY.get(claim, "low"),
+        "sensitivity": (catalogue or in_force()).sensitivity(claim),
         "third_party_disclosure": deepcopy(
             registered.get("third_party_disclosure", {"disclosed": False})
         ),
@@ -191,6 +191,7 @@ def build_request(
     language: str = "en",
     now: datetime,
     details: list[dict[str, Any]] | None = None,
+    catalogue: Catalogue | None = None,
 ) -> dict[str, Any]:
     """A consent-request document (SPEC.md §4.1) for these claims and authorization details."""
     registered = client.metadata_.get(EXTENSION, {})
@@ -198,7 +199,7 @@ def build_request(
     names = list(claim_names) + [n for n in asked_in_details if n not in claim_names]
     claims = {}
     for name in names:
-        entry = claim_entry(client, name, name in essential)
+        entry = claim_entry(client, name, name in essential, catalogue)
         spec = asked_in_details.get(name)
         if spec is not None:  # SPEC.md §4.1.1: the details take precedence over registration
             entry["purposes"] = list(spec["purposes"])
