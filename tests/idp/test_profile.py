@@ -34,6 +34,7 @@ from tests.conftest import (
 LOYALTY = "https://books.example.com/claims/loyalty-tier"
 INTERESTS = "urn:porta:claim:interests"
 DIET = "urn:porta:claim:dietary-preference"
+NEWSLETTER = "urn:porta:claim:newsletter"
 
 # A value for every claim a person edits (OIDC Core §5.1).
 EDITED = {
@@ -428,6 +429,12 @@ def _operator_file(tmp_path):
                         "sensitivity": "special-category",
                         "source": "custom",
                     },
+                    NEWSLETTER: {
+                        "display_name": {"en": "Reads our newsletter"},
+                        "type": "boolean",
+                        "sensitivity": "low",
+                        "source": "custom",
+                    },
                     "birthdate": {
                         "display_name": {"en": "Birthday"},
                         "type": "string",
@@ -480,10 +487,21 @@ def test_custom_catalogue_claim_end_to_end(make_app, tmp_path, user, register):
     )
     assert good.status_code == 303, field_errors(good.get_data(as_text=True))
     assert profile_of(app).profile[LOYALTY] == 3
+    assert profile_of(app).profile[NEWSLETTER] is False  # an unticked box
+    html = http.get("/account/profile").get_data(as_text=True)
+    assert re.search(r'<input type="checkbox" id="f-urn-porta-claim-newsletter" [^>]*>', html)
+    ticked = post_form(
+        http,
+        "/account/profile",
+        {**EDITED, LOYALTY: "3", INTERESTS: '["books", "jazz"]', DIET: "vegan", NEWSLETTER: "yes"},
+    )
+    assert ticked.status_code == 303
+    assert profile_of(app).profile[NEWSLETTER] is True
 
     rp = register()
     claims = {
         "userinfo": {
+            NEWSLETTER: None,
             LOYALTY: {"essential": True},
             INTERESTS: None,
             DIET: {"values": ["vegan", "halal"]},
@@ -492,6 +510,7 @@ def test_custom_catalogue_claim_end_to_end(make_app, tmp_path, user, register):
     tokens = flow(http, rp, scope="openid", claims=json.dumps(claims))
     body = userinfo(http, tokens["access_token"])
     assert body[LOYALTY] == 3 and body[INTERESTS] == ["books", "jazz"] and body[DIET] == "vegan"
+    assert body[NEWSLETTER] is True
 
     store = store_of(app)
     try:
