@@ -4,6 +4,7 @@ consent_spec SPEC.md §11; DESIGN §4), end to end through the Flask test client
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 import consent_spec
 from idp.accounts import create_user
+from idp.config import load_config
 from idp.consent.requests import build_request
 from idp.profile.catalogue import BUILTIN, CatalogueError, load_catalogue
 from idp.protocol.claims import SCOPE_CLAIMS, STANDARD_CLAIMS
@@ -133,7 +135,7 @@ def test_catalogue_is_served_as_a_valid_claims_catalogue(http):
 
 
 @pytest.mark.parametrize(
-    "path", sorted(__import__("glob").glob("consent_spec/vectors/valid/claims-catalogue/*.json"))
+    "path", sorted(glob.glob("consent_spec/vectors/valid/claims-catalogue/*.json"))
 )
 def test_valid_catalogue_vectors_load_as_operator_files(path):
     catalogue = load_catalogue(path)
@@ -204,6 +206,23 @@ def test_bad_operator_catalogue_is_a_startup_error_naming_the_problem(
     with pytest.raises(CatalogueError) as caught:
         make_app(CLAIMS_CATALOGUE=str(path))
     assert str(path) in str(caught.value) and words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob("consent_spec/vectors/invalid/claims-catalogue/*.json"))
+)
+def test_invalid_catalogue_vectors_are_refused_as_operator_files(path):
+    with pytest.raises(CatalogueError, match="not a valid claims catalogue"):
+        load_catalogue(path)
+
+
+def test_catalogue_from_the_environment_is_checked_with_the_settings(monkeypatch, tmp_path):
+    """`porta serve` reads settings first: a bad PORTA_CLAIMS_CATALOGUE stops it there."""
+    path = tmp_path / "catalogue.json"
+    path.write_text("[]")
+    monkeypatch.setenv("PORTA_CLAIMS_CATALOGUE", str(path))
+    with pytest.raises(CatalogueError, match="PORTA_CLAIMS_CATALOGUE"):
+        load_config({"DATABASE_URL": "sqlite:///:memory:"})
 
 
 def test_missing_operator_catalogue_is_a_startup_error(make_app, tmp_path):
