@@ -208,7 +208,57 @@ def verify_ledgers(store: Store) -> tuple[int, list[BrokenLink]]:
         problem = _first_break(entries)
         if problem is not None:
             broken.append(BrokenLink(user_id, *problem))
+    chains, strays = _detached_chains(by_user.get(None, []))
+    for entries in chains:
+        problem = _first_break(entries)
+        if problem is not None:
+            broken.append(BrokenLink(None, *problem))
+    for row in strays:
+        broken.append(
+            BrokenLink(
+                None, row.sequence, row.record_id, "not linked to the chain of any deleted account"
+            )
+        )
     return len(rows), broken
+
+
+def _detached_chains(
+    rows: list[ConsentRecord],
+) -> tuple[list[list[ConsentRecord]], list[ConsentRecord]]:
+    """Rebuild the ledgers of deleted accounts from their hash links (SPEC.md §8).
+
+    A deleted person's rows keep no ``user_id``, but each names its predecessor's
+    hash in ``previous_hash``: every chain starts at a sequence-0 entry on the
+    genesis hash and continues through the entry naming the last one's hash.
+    Rows reached from no start (an edited hash, a missing entry) are returned
+    as strays, and so is a second entry claiming the same predecessor.
+    """
+    following: dict[str, list[ConsentRecord]] = {}
+    for row in rows:
+        following.setdefault(row.previous_hash, []).append(row)
+    chains: list[list[ConsentRecord]] = []
+    reached: set[str] = set()
+    for start in following.get(consent_spec.GENESIS_HASH, []):
+        if start.sequence != 0:
+            continue
+        chain = [start]
+        reached.add(start.record_id)
+        while True:
+            successors = [
+                row
+                for row in following.get(chain[-1].entry_hash, [])
+                if row.record_id not in reached
+            ]
+            if len(successors) != 1:
+                break
+            chain.append(successors[0])
+            reached.add(successors[0].record_id)
+        chains.append(chain)
+    strays = sorted(
+        (row for row in rows if row.record_id not in reached),
+        key=lambda row: (row.recorded_at, row.sequence),
+    )
+    return chains, strays
 
 
 def _first_break(entries: list[ConsentRecord]) -> tuple[int, str, str] | None:

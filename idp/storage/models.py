@@ -295,4 +295,33 @@ class EventOutbox(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class ImportedConsentRecord(Base):
+    """One consent record of a ledger the person brought from another provider (SPEC.md §12).
+
+    Kept as history, never as consent given to this provider: nothing here is
+    read when tokens or claims are released. ``document`` and ``receipt`` are
+    stored exactly as exported, so the chain (SPEC.md §8) and the receipts
+    (SPEC.md §7.3, against ``issuer``'s keys) can be checked again later.
+    """
+
+    __tablename__ = "imported_consent_records"
+    __table_args__ = (
+        UniqueConstraint("user_id", "export_id", "sequence", name="uq_imported_user_export_seq"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    export_id: Mapped[str] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(Text)
+    sequence: Mapped[int] = mapped_column(Integer)
+    record_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict] = mapped_column(JSON)
+    receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    exported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 Index("ix_codes_grant", AuthorizationCode.grant_id)

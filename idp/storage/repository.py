@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,9 +24,12 @@ from idp.storage.models import (
     ConsentGrant,
     ConsentRecord,
     Disclosure,
+    EventOutbox,
     Grant,
+    ImportedConsentRecord,
     Interaction,
     LoginSession,
+    Persona,
     RefreshToken,
     SigningKey,
     UsedAssertion,
@@ -385,3 +388,71 @@ class Store:
         if kind:
             query = query.where(AuditEvent.kind == kind)
         return list(self.session.scalars(query))
+
+    # -- portability: imported history, erasure --------------------------------------
+    def add_imported_record(self, **fields: Any) -> ImportedConsentRecord:
+        """Keep one record of a ledger imported from another provider (history only)."""
+        row = ImportedConsentRecord(id=uuid.uuid4().hex, imported_at=_now(), **fields)
+        self.session.add(row)
+        return row
+
+    def imported_records(self, user_id: str) -> list[ImportedConsentRecord]:
+        """A person's imported history: per import, in ledger order."""
+        return list(
+            self.session.scalars(
+                select(ImportedConsentRecord)
+                .where(ImportedConsentRecord.user_id == user_id)
+                .order_by(
+                    ImportedConsentRecord.imported_at,
+                    ImportedConsentRecord.export_id,
+                    ImportedConsentRecord.sequence,
+                )
+            )
+        )
+
+    def erase_person(self, user: User) -> None:
+        """Remove a person and everything that holds their data (GDPR Art. 17).
+
+        Ledger rows stay, detached (``user_id`` and ``persona_id`` cleared): their
+        documents hold the RP's pseudonymous ``subject``, claim names and the RP's
+        request, never the person's values, and the law may require them as proof.
+        Grants and every token issued under them are deleted, so no token of the
+        person verifies any more. Audit events that name the person's email or id
+        keep their kind and time with those values replaced.
+        """
+        user_id = user.id
+        self.session.flush()  # events and records queued in this unit of work first
+        self.session.execute(
+            update(ConsentRecord)
+            .where(ConsentRecord.user_id == user_id)
+            .values(user_id=None, persona_id=None)
+        )
+        self.session.execute(
+            update(EventOutbox).where(EventOutbox.user_id == user_id).values(user_id=None)
+        )
+        grants = select(Grant.id).where(Grant.user_id == user_id)
+        for model in (AuthorizationCode, RefreshToken, AccessToken):
+            self.session.execute(delete(model).where(model.grant_id.in_(grants)))
+        for model in (
+            Grant,
+            ConsentGrant,
+            Disclosure,
+            Persona,
+            LoginSession,
+            ImportedConsentRecord,
+        ):
+            self.session.execute(delete(model).where(model.user_id == user_id))
+        for needle in {user.email, user_id}:
+            for event in self.session.scalars(
+                select(AuditEvent).where(cast(AuditEvent.detail, String).icontains(needle))
+            ):
+                event.detail = {
+                    key: (
+                        "erased"
+                        if isinstance(value, str) and needle.lower() in value.lower()
+                        else value
+                    )
+                    for key, value in event.detail.items()
+                }
+        self.session.delete(user)
+        self.session.flush()
