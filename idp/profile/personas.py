@@ -67,13 +67,23 @@ def create_persona(
 
 
 def update_persona(
-    persona: Persona, *, name: str | None = None, claims: dict[str, Any] | None = None
+    persona: Persona,
+    *,
+    name: str | None = None,
+    claims: dict[str, Any] | None = None,
+    store: Store | None = None,
 ) -> None:
-    """Rename a persona or replace its claim values."""
+    """Rename a persona or replace its claim values; with ``store``, names stay unique."""
     if name is not None:
-        if not name.strip() or len(name.strip()) > 100:
+        name = name.strip()
+        if not name or len(name) > 100:
             raise PersonaError("a persona needs a name of 1 to 100 characters")
-        persona.name = name.strip()
+        if store is not None and any(
+            p.id != persona.id and p.name.lower() == name.lower()
+            for p in list_personas(store, persona.user_id)
+        ):
+            raise PersonaError(f"you already have a persona named {name!r}")
+        persona.name = name
     if claims is not None:
         persona.claims = {k: v for k, v in claims.items() if v not in (None, "")}
 

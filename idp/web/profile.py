@@ -487,7 +487,7 @@ def persona_page(login, persona_id: str) -> tuple[str, int] | Response:
     for claim, flag in VERIFIED_FLAG.items():
         if claim in claims and not _same(claim, claims[claim], base.get(claim)):
             claims[flag] = False
-    persona_store.update_persona(persona, name=name, claims=claims)
+    persona_store.update_persona(persona, name=name, claims=claims, store=store())
     store().commit()
     return redirect(url_for("profile.persona_page", persona_id=persona.id, saved="1"), code=303)
 
