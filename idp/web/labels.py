@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import current_app, has_app_context
+
 CLAIM_LABELS = {
     "name": "Full name",
     "given_name": "Given name",
@@ -65,8 +67,15 @@ _UNITS = (
 
 
 def claim_label(name: str) -> str:
-    """ "Email address" for email; a custom claim keeps its URI."""
-    return CLAIM_LABELS.get(name, name)
+    """Words for a claim: "Email address" for email, a custom claim's catalogue display name."""
+    if name in CLAIM_LABELS:
+        return CLAIM_LABELS[name]
+    if has_app_context():
+        catalogue = current_app.extensions.get("porta", {}).get("catalogue")
+        definition = catalogue.get(name) if catalogue is not None else None
+        if definition is not None:
+            return definition.label
+    return name
 
 
 def purpose_label(purpose: str) -> str:
