@@ -81,11 +81,8 @@ def imported_page(login) -> str:
 def _uploaded_token() -> str:
     upload = request.files.get("export_file")
     if upload is not None and upload.filename:
-        raw = upload.read(IMPORT_MAX_BYTES + 1)
-        try:
-            return raw.decode("ascii").strip()
-        except UnicodeDecodeError:
-            return ""
+        # A stray byte-order mark or non-ASCII byte is left for the JWS checks to name.
+        return upload.read(IMPORT_MAX_BYTES + 1).decode("utf-8-sig", errors="replace").strip()
     return (request.form.get("export_text") or "").strip()
 
 

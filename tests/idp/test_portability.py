@@ -429,6 +429,27 @@ def test_import_page_upload_then_sign_in(app, http, consented, app_b, a_served):
     assert counts(app_b)["users"] == 1
 
 
+def test_import_page_takes_an_export_larger_than_other_requests(
+    app, http, consented, app_b, a_served
+):
+    """Exports outgrow MAX_REQUEST_BYTES (64 KiB by default); the import page allows more."""
+    padded = exported_token(http) + "\n" * (2 * app_b.config["MAX_CONTENT_LENGTH"])
+    browser = app_b.test_client()
+    page = browser.get("/account/import").get_data(as_text=True)
+    response = browser.post(
+        "/account/import",
+        data={
+            "csrf_token": csrf_from(page),
+            "export_file": (io.BytesIO(b"\xef\xbb\xbf" + padded.encode()), "export.jwt"),
+            "password": NEW_PASSWORD,
+            "password_again": NEW_PASSWORD,
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert counts(app_b)["users"] == 1
+
+
 def test_import_page_names_the_fault_and_keeps_nothing(app, http, consented, app_b, a_served):
     header, payload, signature = exported_token(http).split(".")
     document = json.loads(unb64(payload))
