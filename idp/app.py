@@ -88,16 +88,21 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     finally:
         startup.close()
     keys = KeyRing(lambda: Store(sessions()), settings["SECRET_KEY"], settings["KEY_CACHE_SECONDS"])
+    # OIDC Core §5.1 claims plus the operator's (consent_spec SPEC.md §11)
+    catalogue = load_catalogue(settings["CLAIMS_CATALOGUE"])
+    discovery = provider_metadata(settings)  # built once: it depends on settings only
+    discovery["claims_supported"] = sorted(
+        set(discovery["claims_supported"]) | {claim.name for claim in catalogue}
+    )
     app.extensions["porta"] = {
-        "discovery": provider_metadata(settings),  # built once: it depends on settings only
+        "discovery": discovery,
         "fetch_json": json_fetcher(settings),
         "outbound_guard": guard(settings),
         "config": settings,
         "engine": engine,
         "sessionmaker": sessions,
         "keys": keys,
-        # OIDC Core §5.1 claims plus the operator's (consent_spec SPEC.md §11)
-        "catalogue": load_catalogue(settings["CLAIMS_CATALOGUE"]),
+        "catalogue": catalogue,
     }
 
     for blueprint in (

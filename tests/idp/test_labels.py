@@ -42,3 +42,10 @@ def test_consent_page_uses_the_catalogue_display_name_of_a_custom_claim(make_app
     response = login(http, authorize(http, client, scope="openid", claims=claims))
     page = http.get(response.headers["Location"]).get_data(as_text=True)
     assert "Dietary preference" in page
+
+
+def test_discovery_lists_the_operators_custom_claims(make_app, tmp_path):
+    """OIDC Discovery §3 claims_supported: the catalogue's custom claims are claims this OP supplies."""
+    app = make_app(CLAIMS_CATALOGUE=str(_operator_file(tmp_path)))
+    supported = app.test_client().get("/.well-known/openid-configuration").get_json()["claims_supported"]
+    assert DIET in supported and "email" in supported and "sub" in supported
