@@ -128,9 +128,12 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
 
     limiter = Limiter(get_remote_address, app=app, default_limits=[])
     app.extensions["porta"]["limiter"] = limiter
-    app.view_functions["authorize.login_submit"] = limiter.limit(
-        settings["LOGIN_RATE_LIMIT"], methods=["POST"]
-    )(app.view_functions["authorize.login_submit"])
+    # Login and import both hash a password (and import fetches another provider's keys):
+    # the same throttle guards both against brute force and abuse.
+    for endpoint in ("authorize.login_submit", "portability.import_page"):
+        app.view_functions[endpoint] = limiter.limit(
+            settings["LOGIN_RATE_LIMIT"], methods=["POST"]
+        )(app.view_functions[endpoint])
 
     app.add_template_filter(labels.claim_label, "claim_label")
     app.add_template_filter(labels.purpose_label, "purpose_label")

@@ -41,11 +41,9 @@ def test_porta_passes_every_plan(porta: PortaOP, tmp_path: Path) -> None:
     assert plans == {"basic", "config", "dynamic", "formpost", "logout", "security", "consent"}
     assert report["summary"]["passed"] >= 60
     skipped = {r["id"]: r["message"] for r in report["results"] if r["status"] == "skipped"}
-    # Only the test that needs a long wait (run below) and consent endpoints Porta does not
-    # advertise yet may skip; each names what is missing.
-    allowed = {"rfc9700-code-expired": "code_lifetime_s",
-               "consent-withdrawal-revokes-tokens": "consent_withdrawal_endpoint",
-               "consent-ledger-export-validates": "consent_export_endpoint"}
+    # Only the test that needs a long wait (run below) may skip: Porta implements the whole
+    # consent profile, withdrawal and export included.
+    allowed = {"rfc9700-code-expired": "code_lifetime_s"}
     for test_id, reason in skipped.items():
         assert test_id in allowed and allowed[test_id] in reason, (test_id, reason)
     junit = ET.parse(reports["xml"]).getroot()
