@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from idp.accounts import create_user
 from idp.app import create_app
@@ -39,6 +37,7 @@ from tests.conftest import (
     context_of,
     csrf_from,
     exchange,
+    fresh_database,
     login,
     store_of,
 )
@@ -50,21 +49,8 @@ SESSION_COOKIE = "porta_session"
 @pytest.fixture(scope="module", params=BACKENDS)
 def shared_database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
     """A fresh database for one test module, on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('porta')}/porta.sqlite"
-        return
-    base = os.environ["PORTA_TEST_DATABASE_URL"]
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_database(request.param, tmp_path_factory.mktemp("porta")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
