@@ -190,19 +190,12 @@ def _restrict_grants(
         grant.consent_record_id = new.record_id
     removed = [c for c in old.document.get("granted", {}) if c not in still]
     if removed:
-        events.enqueue_consent_event(
-            ctx.store,
-            ctx.keys,
-            ctx.issuer,
+        _notify(
+            ctx,
             client,
-            user_id=user.id,
-            subject=new.document["subject"],
-            event_type=events.NARROWED,
-            payload={
-                "record_id": old.record_id,
-                "new_record_id": new.record_id,
-                "removed_claims": removed,
-            },
+            new,
+            events.NARROWED,
+            {"record_id": old.record_id, "new_record_id": new.record_id, "removed_claims": removed},
         )
 
 
@@ -255,6 +248,22 @@ def _end(
     return appended, sids
 
 
+def _notify(
+    ctx: Context, client: Client, record: ConsentRecord, event_type: str, payload: dict[str, Any]
+) -> None:
+    """Queue a consent-event SET about ``record``'s relationship for the RP (SPEC.md §13)."""
+    events.enqueue_consent_event(
+        ctx.store,
+        ctx.keys,
+        ctx.issuer,
+        client,
+        user_id=record.user_id,
+        subject=record.document["subject"],
+        event_type=event_type,
+        payload=payload,
+    )
+
+
 def _grants_of(ctx: Context, user_id: str, client_id: str) -> list[Grant]:
     return list(
         ctx.store.session.scalars(
@@ -279,16 +288,7 @@ def withdraw(
         "new_record_id": appended.row.record_id,
         "claims": claims,
     }
-    events.enqueue_consent_event(
-        ctx.store,
-        ctx.keys,
-        ctx.issuer,
-        client,
-        user_id=user.id,
-        subject=record.document["subject"],
-        event_type=events.WITHDRAWN,
-        payload=payload,
-    )
+    _notify(ctx, client, record, events.WITHDRAWN, payload)
     for sid in sids or {None}:
         events.enqueue_backchannel_logout(
             ctx.store,
@@ -346,16 +346,7 @@ def narrow(ctx: Context, user: User, client: Client, remove: list[str]) -> ledge
         "new_record_id": appended.row.record_id,
         "removed_claims": remove,
     }
-    events.enqueue_consent_event(
-        ctx.store,
-        ctx.keys,
-        ctx.issuer,
-        client,
-        user_id=user.id,
-        subject=record.document["subject"],
-        event_type=events.NARROWED,
-        payload=payload,
-    )
+    _notify(ctx, client, record, events.NARROWED, payload)
     return appended
 
 
@@ -405,16 +396,7 @@ def expire(ctx: Context, record: ConsentRecord) -> ledger.Appended:
             # with an expiry has (its document may lack one if the row was edited).
             "expired_at": record.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        events.enqueue_consent_event(
-            ctx.store,
-            ctx.keys,
-            ctx.issuer,
-            client,
-            user_id=record.user_id,
-            subject=record.document["subject"],
-            event_type=events.EXPIRED,
-            payload=payload,
-        )
+        _notify(ctx, client, record, events.EXPIRED, payload)
     return appended
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import func, inspect, select, text
 
 import consent_spec
 from idp.consent.events import WITHDRAWN
@@ -38,6 +36,7 @@ from tests.conftest import (
     context_of,
     csrf_from,
     exchange,
+    fresh_database,
     obtain_code,
     store_of,
     token_request,
@@ -54,21 +53,11 @@ NEW_PASSWORD = "a new password at B"
 @pytest.fixture
 def other_database_url(database_url: str, tmp_path) -> Iterator[str]:
     """A second, empty database on the same backend as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path}/other.sqlite"
-        return
-    base = os.environ["PORTA_TEST_DATABASE_URL"]
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    folder = tmp_path / "other"
+    folder.mkdir()
+    with fresh_database(backend, folder) as url:
+        yield url
 
 
 @pytest.fixture
