@@ -14,15 +14,15 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from idp.config import load_config
+from idp.base.context import Context
+from idp.base.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
+from idp.base.outbound import guard, json_fetcher
+from idp.base.settings import load_config
 from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
 from idp.keys import KeyRing, ensure_keys
-from idp.outbound import guard, json_fetcher
-from idp.profile.catalogue import load_catalogue
-from idp.protocol.context import Context
+from idp.profile.catalogue import Catalogue, load_catalogue
 from idp.protocol.discovery import provider_metadata
-from idp.protocol.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.storage import Store
 from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrade
 from idp.web import (
@@ -49,7 +49,7 @@ PAGE_CSP = (
 def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = False) -> Flask:
     """Build a Porta application.
 
-    ``config`` overrides settings documented in :mod:`idp.config`. With
+    ``config`` overrides settings documented in :mod:`idp.base.settings`. With
     ``auto_upgrade`` the database is migrated to the newest schema first
     (``porta serve`` does this for SQLite); otherwise an outdated database is
     an error that names the command to run.
@@ -140,11 +140,13 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     app.add_template_filter(labels.retention_text, "retention_text")
     _install_handlers(app)
     if not settings["TESTING"] and settings["EVENT_PUMP_SECONDS"] > 0:
-        start_pump(sessions, keys, settings)
+        start_pump(sessions, keys, settings, catalogue)
     return app
 
 
-def start_pump(sessions: Any, keys: KeyRing, settings: dict[str, Any]) -> threading.Thread:
+def start_pump(
+    sessions: Any, keys: KeyRing, settings: dict[str, Any], catalogue: Catalogue
+) -> threading.Thread:
     """A daemon thread per worker: push due events, expire lapsed consents, forever."""
 
     def open_store() -> Store:
@@ -157,7 +159,7 @@ def start_pump(sessions: Any, keys: KeyRing, settings: dict[str, Any]) -> thread
                 deliver_due(open_store, guard=guard(settings))
                 store = open_store()
                 try:
-                    expire_due(Context(settings, store, keys, json_fetcher(settings)))
+                    expire_due(Context(settings, store, keys, json_fetcher(settings), catalogue))
                     store.commit()
                 finally:
                     store.close()

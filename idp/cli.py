@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from idp.config import describe, load_config
+from idp.base.settings import describe, load_config
+from idp.profile.catalogue import load_catalogue
 
 DEMO_EMAIL = "demo@example.org"
 DEMO_PASSWORD = "demo-password"
@@ -23,6 +24,7 @@ class _Runtime:
 
     def __init__(self) -> None:
         self._config: dict[str, Any] | None = None
+        self._catalogue = None
         self._engine = None
         self._sessions = None
 
@@ -31,6 +33,9 @@ class _Runtime:
         if self._config is None:
             try:
                 self._config = load_config()
+                # A bad PORTA_CLAIMS_CATALOGUE stops the command here, naming the problem,
+                # and every command's Context carries the operator's catalogue.
+                self._catalogue = load_catalogue(self._config["CLAIMS_CATALOGUE"])
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from exc
         return self._config
@@ -59,13 +64,17 @@ class _Runtime:
         return Store(self._sessions())
 
     def context(self, store):
+        from idp.base.context import Context
+        from idp.base.outbound import json_fetcher
         from idp.keys import KeyRing
-        from idp.outbound import json_fetcher
-        from idp.protocol.context import Context
 
         keys = KeyRing(lambda: self.store(), self.config["SECRET_KEY"], 0)
         return Context(
-            config=self.config, store=store, keys=keys, fetch_json=json_fetcher(self.config)
+            config=self.config,
+            store=store,
+            keys=keys,
+            fetch_json=json_fetcher(self.config),
+            catalogue=self._catalogue,
         )
 
 
@@ -133,7 +142,7 @@ def users() -> None:
 @pass_runtime
 def users_create(runtime: _Runtime, email: str, name: str | None, password_stdin: bool) -> None:
     """Create a person who logs in with EMAIL."""
-    from idp.accounts import AccountError, create_user
+    from idp.profile.accounts import AccountError, create_user
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -165,7 +174,7 @@ def users_import(runtime: _Runtime, file, password_stdin: bool) -> None:
     document's jwks_uri); the imported consent history grants nothing here.
     Nothing is created unless every check passes.
     """
-    from idp.profile.portability import ImportRefusedError, import_export
+    from idp.portability.transfer import ImportRefusedError, import_export
 
     token = file.read()
     if password_stdin:
@@ -318,8 +327,8 @@ def _create_client(
     consent: dict | None = None,
     sector_identifier_uri: str | None = None,
 ) -> dict[str, str]:
+    from idp.base.errors import OAuthError
     from idp.protocol.clients import create_client
-    from idp.protocol.errors import OAuthError
     from idp.protocol.registration import prepare_metadata
 
     method = auth_method or ("none" if public else "client_secret_basic")
@@ -495,7 +504,7 @@ def events_deliver(runtime: _Runtime) -> None:
     from idp.consent.events import deliver_due
 
     runtime.store().close()
-    from idp.outbound import guard
+    from idp.base.outbound import guard
 
     delivered = deliver_due(lambda: runtime.store(), guard=guard(runtime.config))
     click.echo(f"delivered {delivered} event(s)")
@@ -544,8 +553,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     os.environ.setdefault("PORTA_ISSUER", f"http://{host}:{port}")
     runtime = _Runtime()
     _prepare_database(runtime)
-    from idp.accounts import create_user
-    from idp.protocol.util import digest
+    from idp.base.encoding import digest
+    from idp.profile.accounts import create_user
 
     store = runtime.store()
     if store.get_user_by_email(DEMO_EMAIL) is None:

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from idp.protocol.util import b64url, now
+from idp.base.clock import now
+from idp.base.encoding import b64url
 from idp.storage import Store
 from idp.storage.models import SigningKey
 

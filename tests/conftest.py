@@ -23,10 +23,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from sqlalchemy import create_engine, text
 
-from idp.accounts import create_user
 from idp.app import create_app
+from idp.base.context import Context
+from idp.profile.accounts import create_user
 from idp.protocol.clients import create_client, validate_metadata
-from idp.protocol.context import Context
 from idp.storage import Store
 
 # Cheap argon2id parameters for tests (the real defaults cost ~0.5 s a hash here); they
@@ -115,7 +115,11 @@ def context_of(app, store: Store) -> Context:
     """A protocol Context on the app's configuration."""
     porta = app.extensions["porta"]
     return Context(
-        config=porta["config"], store=store, keys=porta["keys"], fetch_json=porta["fetch_json"]
+        config=porta["config"],
+        store=store,
+        keys=porta["keys"],
+        fetch_json=porta["fetch_json"],
+        catalogue=porta["catalogue"],
     )
 
 

@@ -16,11 +16,11 @@ from typing import Any
 from isoduration import parse_duration
 from sqlalchemy import select
 
+from idp.base.clock import now
+from idp.base.context import Context
 from idp.consent import events, ledger
 from idp.profile.personas import get_persona, reference
-from idp.protocol.context import Context
-from idp.protocol.tokens import subject
-from idp.protocol.util import now
+from idp.profile.subjects import subject
 from idp.storage.models import Client, ConsentRecord, Grant, User
 
 

@@ -17,8 +17,10 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
+from idp.base.clock import epoch, now
+from idp.base.encoding import random_token
 from idp.keys import KeyRing
-from idp.protocol.util import epoch, now, random_token
+from idp.profile.subjects import subject
 from idp.storage import Store
 from idp.storage.models import Client, EventOutbox, Grant
 
@@ -94,8 +96,6 @@ def enqueue_backchannel_logout(
 def notify_session_end(ctx: Any, sid: str) -> int:
     """Queue a logout token for every RP that got tokens in this session and asked to be told
     (Back-Channel Logout 1.0 §2.5: the OP sends one when the person logs out of the OP)."""
-    from idp.protocol.tokens import subject
-
     clients = ctx.store.session.execute(
         select(Grant.client_id, Grant.user_id).where(Grant.sid == sid).distinct()
     ).all()

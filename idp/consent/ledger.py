@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import select
 
 import consent_spec
+from idp.base.clock import epoch, now
+from idp.base.encoding import random_token
 from idp.keys import KeyRing
-from idp.protocol.util import epoch, now, random_token
 from idp.storage import Store
 from idp.storage.models import ConsentRecord, User
 

@@ -13,9 +13,10 @@ narrow it further with the :data:`VALUE_SCHEMAS` extension (SPEC.md §3.4)::
     "extensions": {"https://porta.example/ext/claim-value-schemas":
                    {"urn:example:claim:diet": {"enum": ["vegan", "halal"]}}}
 
-:func:`in_force` returns the catalogue of the app serving the current request
-(the profile blueprint installs it before each request), so that protocol code
-such as the consent request builder needs no Flask.
+The catalogue in force travels in the request's :class:`~idp.base.context.Context`
+(``ctx.catalogue``): the web layer, the CLI and the background pump all build
+their Context from the same loaded catalogue, so none of them falls back to the
+built-in one by accident.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -437,16 +437,3 @@ def load_catalogue(path: str | None) -> Catalogue:
         )
     return Catalogue(list(claims.values()))
 
-
-# The catalogue of the app serving this request (see the module docstring).
-_IN_FORCE: ContextVar[Catalogue] = ContextVar("porta_claims_catalogue", default=BUILTIN)
-
-
-def use(catalogue: Catalogue) -> None:
-    """Make ``catalogue`` the one in force for the current request or thread."""
-    _IN_FORCE.set(catalogue)
-
-
-def in_force() -> Catalogue:
-    """The catalogue in force: the serving app's, else the built-in one."""
-    return _IN_FORCE.get()

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from idp.protocol.util import b64url, now
+from idp.base.clock import now
+from idp.base.encoding import b64url
 from idp.storage import Store
 from idp.storage.models import Persona, User
 

@@ -24,18 +24,10 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 
 import consent_spec
-from idp.consent import decisions
-from idp.consent.requests import (
-    build_request,
-    claims_requested,
-    detail_claims,
-    parse_authorization_details,
-)
-from idp.protocol import pkce
-from idp.protocol.claims import parse_claims_request, requested_claim_names
-from idp.protocol.clients import is_public
-from idp.protocol.context import Context
-from idp.protocol.errors import (
+from idp.base.clock import later, now
+from idp.base.context import Context
+from idp.base.encoding import digest, random_token, split_scope
+from idp.base.errors import (
     BadRedirectError,
     ConsentRequiredError,
     InvalidAuthorizationDetailsError,
@@ -47,7 +39,16 @@ from idp.protocol.errors import (
     UnauthorizedClientError,
     UnsupportedResponseTypeError,
 )
-from idp.protocol.util import digest, later, now, random_token, split_scope
+from idp.consent import decisions
+from idp.consent.consent_request import (
+    build_request,
+    claims_requested,
+    detail_claims,
+    parse_authorization_details,
+)
+from idp.profile.claims import parse_claims_request, requested_claim_names
+from idp.protocol import pkce
+from idp.protocol.clients import is_public
 from idp.storage.models import Client, User
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
@@ -282,7 +283,7 @@ def validate_authorization_request(
         names, essential = claims_requested(request.scopes, request.claims)
         if names or details:
             request.consent_request = build_request(
-                client, names, essential, now=now(), details=details
+                client, names, essential, now=now(), details=details, catalogue=ctx.catalogue
             )
             problems = consent_spec.validate(request.consent_request, kind="consent-request")
             if problems:

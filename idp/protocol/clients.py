@@ -20,14 +20,15 @@ from urllib.parse import unquote_plus, urlsplit
 import jsonschema
 import jwt
 
-from idp.protocol.context import PATHS, Context
-from idp.protocol.errors import (
+from idp.base.clock import now
+from idp.base.context import PATHS, Context
+from idp.base.encoding import constant_time_equals, digest, random_token
+from idp.base.errors import (
     InvalidClientError,
     InvalidClientMetadataError,
     InvalidRedirectUriError,
     InvalidRequestError,
 )
-from idp.protocol.util import constant_time_equals, digest, now, random_token
 from idp.storage.models import Client
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import consent_spec
-from idp.consent.requests import CONSENT_DETAIL_TYPE
+from idp.base.context import PATHS
+from idp.consent.consent_request import CONSENT_DETAIL_TYPE
+from idp.profile.claims import PROTOCOL_CLAIMS, STANDARD_CLAIMS
 from idp.protocol.authorize import PROMPT_VALUES, RESPONSE_MODES, SUPPORTED_SCOPES
-from idp.protocol.claims import PROTOCOL_CLAIMS, STANDARD_CLAIMS
 from idp.protocol.clients import ASSERTION_ALGS, AUTH_METHODS
-from idp.protocol.context import PATHS
 
 
 def provider_metadata(config: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.protocol.context import Context
-from idp.protocol.errors import InvalidRequestError, InvalidTokenError
+from idp.base.clock import epoch, now
+from idp.base.context import Context
+from idp.base.encoding import digest
+from idp.base.errors import InvalidRequestError, InvalidTokenError
 from idp.protocol.tokens import verify_access_token
-from idp.protocol.util import digest, epoch, now
 from idp.storage.models import Client
 
 INACTIVE = {"active": False}

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import jwt
 
+from idp.base.context import Context
+from idp.base.errors import InvalidRequestError
 from idp.protocol.authorize import redirect_url
-from idp.protocol.context import Context
-from idp.protocol.errors import InvalidRequestError
 from idp.storage.models import Client
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from idp.protocol.errors import InvalidGrantError, InvalidRequestError
-from idp.protocol.util import b64url, constant_time_equals
+from idp.base.encoding import b64url, constant_time_equals
+from idp.base.errors import InvalidGrantError, InvalidRequestError
 
 # RFC 7636 §4.1: 43-128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")

@@ -9,16 +9,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from idp.consent.requests import validate_registration
-from idp.protocol.clients import check_push_endpoint, create_client, validate_metadata
-from idp.protocol.context import PATHS, Context
-from idp.protocol.errors import (
+from idp.base.clock import epoch
+from idp.base.context import PATHS, Context
+from idp.base.encoding import constant_time_equals, digest
+from idp.base.errors import (
     InvalidClientMetadataError,
     InvalidTokenError,
     NotFoundError,
 )
-from idp.protocol.subjects import distinct_redirect_hosts
-from idp.protocol.util import constant_time_equals, digest, epoch
+from idp.consent.consent_request import validate_registration
+from idp.profile.subjects import distinct_redirect_hosts
+from idp.protocol.clients import check_push_endpoint, create_client, validate_metadata
 from idp.storage.models import Client
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import jwt
 
-from idp.protocol.context import Context
-from idp.protocol.errors import InvalidRequestError, UnsupportedTokenTypeError
-from idp.protocol.util import digest
+from idp.base.context import Context
+from idp.base.encoding import digest
+from idp.base.errors import InvalidRequestError, UnsupportedTokenTypeError
 from idp.storage.models import Client
 
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")

@@ -14,20 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.consent.decisions import grant_still_consented
-from idp.consent.requests import granted_details
-from idp.protocol import pkce
-from idp.protocol.clients import is_public
-from idp.protocol.context import Context
-from idp.protocol.errors import (
+from idp.base.clock import now
+from idp.base.context import Context
+from idp.base.encoding import digest, random_token, split_scope
+from idp.base.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
 )
-from idp.protocol.tokens import mint_access_token, mint_id_token, subject
-from idp.protocol.util import digest, now, random_token, split_scope
+from idp.consent.consent_request import granted_details
+from idp.consent.decisions import grant_still_consented
+from idp.profile.subjects import subject
+from idp.protocol import pkce
+from idp.protocol.clients import is_public
+from idp.protocol.tokens import mint_access_token, mint_id_token
 from idp.storage.models import Client, Grant
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")

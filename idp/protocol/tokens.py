@@ -6,22 +6,17 @@ from typing import Any
 
 import jwt
 
+from idp.base.clock import epoch, later, now
+from idp.base.context import Context
+from idp.base.encoding import left_half_hash, random_token
+from idp.base.errors import InvalidTokenError
+from idp.consent.decisions import grant_still_consented
+from idp.profile.claims import release
 from idp.profile.personas import get_persona, overlay
-from idp.protocol.claims import release
-from idp.protocol.context import Context
-from idp.protocol.errors import InvalidTokenError
-from idp.protocol.subjects import subject_for
-from idp.protocol.util import epoch, later, left_half_hash, now, random_token
+from idp.profile.subjects import subject
 from idp.storage.models import AccessToken, Client, Grant, User
 
 ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068 §2.1
-
-
-def subject(ctx: Context, client: Client, user_id: str) -> str:
-    """The ``sub`` this client sees for the person."""
-    return subject_for(
-        client, user_id, ctx.config["DEFAULT_SUBJECT_TYPE"], ctx.config["SECRET_KEY"]
-    )
 
 
 def mint_access_token(
@@ -119,8 +114,6 @@ def verify_access_token(ctx: Context, token: str) -> tuple[dict[str, Any], Acces
         grant = ctx.store.get_grant(record.grant_id)
         if grant is None or grant.revoked_at is not None:
             raise InvalidTokenError("the authorization behind this access token has been revoked")
-        from idp.consent.decisions import grant_still_consented
-
         if not grant_still_consented(ctx, grant):
             raise InvalidTokenError("the person's consent for this site has ended")
     return claims, record

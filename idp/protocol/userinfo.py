@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.base.context import Context
+from idp.base.errors import InsufficientScopeError, InvalidRequestError, InvalidTokenError
+from idp.profile.claims import release
 from idp.profile.personas import get_persona, overlay
-from idp.protocol.claims import release
-from idp.protocol.context import Context
-from idp.protocol.errors import InsufficientScopeError, InvalidRequestError, InvalidTokenError
 from idp.protocol.tokens import verify_access_token
 
 

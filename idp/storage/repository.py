@@ -16,6 +16,7 @@ from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.base.clock import now
 from idp.storage.models import (
     AccessToken,
     AuditEvent,
@@ -38,8 +39,6 @@ from idp.storage.models import (
 
 
 def _now() -> datetime:
-    from idp.protocol.util import now
-
     return now()
 
 

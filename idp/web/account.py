@@ -27,9 +27,10 @@ from flask import (
 from flask_wtf.csrf import CSRFError, generate_csrf
 
 import consent_spec
-from idp.consent import decisions, events, views
+from idp.base.clock import now
+from idp.consent import decisions, events
+from idp.consent import relationships as views
 from idp.profile.personas import list_personas
-from idp.protocol.util import now
 from idp.storage import Store
 from idp.web.common import context, current_login, error_page, store
 

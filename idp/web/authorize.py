@@ -6,14 +6,14 @@ import secrets
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
-from idp.accounts import authenticate
+from idp.base.clock import later, now
+from idp.base.errors import AccessDeniedError, BadRedirectError, OAuthError
 from idp.consent import decisions
+from idp.profile.accounts import authenticate
+from idp.profile.claims import profile_value
 from idp.profile.personas import get_persona, list_personas
+from idp.profile.subjects import subject
 from idp.protocol import authorize as authz
-from idp.protocol.claims import profile_value
-from idp.protocol.errors import AccessDeniedError, BadRedirectError, OAuthError
-from idp.protocol.tokens import subject
-from idp.protocol.util import later, now
 from idp.web.common import (
     body_params,
     context,

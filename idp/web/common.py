@@ -7,9 +7,9 @@ from urllib.parse import parse_qsl
 
 from flask import Response, current_app, g, jsonify, render_template, request, session
 
+from idp.base.context import Context
+from idp.base.errors import InvalidRequestError, OAuthError, RequestTooLargeError
 from idp.protocol.authorize import LoginState
-from idp.protocol.context import Context
-from idp.protocol.errors import InvalidRequestError, OAuthError, RequestTooLargeError
 from idp.storage import Store
 
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -27,7 +27,11 @@ def context() -> Context:
     """The protocol Context for this request."""
     porta = current_app.extensions["porta"]
     return Context(
-        config=porta["config"], store=store(), keys=porta["keys"], fetch_json=porta["fetch_json"]
+        config=porta["config"],
+        store=store(),
+        keys=porta["keys"],
+        fetch_json=porta["fetch_json"],
+        catalogue=porta["catalogue"],
     )
 
 

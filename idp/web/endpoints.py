@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request
 
+from idp.base.context import PATHS, Context
+from idp.base.errors import InvalidClientError, InvalidRequestError, OAuthError
 from idp.consent.ledger import receipts_for_client
 from idp.protocol.clients import authenticate_client, is_public
-from idp.protocol.context import PATHS, Context
-from idp.protocol.errors import InvalidClientError, InvalidRequestError, OAuthError
 from idp.protocol.introspection import introspect
 from idp.protocol.revocation import revoke
 from idp.protocol.token import token_request

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, request, session
 
+from idp.base.errors import OAuthError
 from idp.consent.events import notify_session_end
-from idp.protocol.errors import OAuthError
 from idp.protocol.logout import LogoutRequest, validate_logout_request
 from idp.web.account import deliver_in_background
 from idp.web.common import body_params, context, current_login, error_page, query_params, single

@@ -1,6 +1,6 @@
 """Taking the profile along: export, import and account deletion (consent_spec §12; GDPR Art. 17, 20).
 
-Thin pages over :mod:`idp.profile.portability`: every rule lives there.
+Thin pages over :mod:`idp.portability.transfer`: every rule lives there.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
-from idp.profile import portability
+from idp.base.clock import now
+from idp.portability import transfer as portability
 from idp.profile.personas import list_personas
-from idp.protocol.util import now
 from idp.web.account import deliver_in_background
 from idp.web.common import NO_STORE, context, current_login, error_page, store
 

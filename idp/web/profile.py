@@ -26,6 +26,7 @@ from flask import (
     url_for,
 )
 
+from idp.base.clock import now
 from idp.profile import personas as persona_store
 from idp.profile.catalogue import (
     ADDRESS_PARTS,
@@ -33,9 +34,7 @@ from idp.profile.catalogue import (
     Catalogue,
     ClaimDefinition,
     normalise_phone,
-    use,
 )
-from idp.protocol.util import now
 from idp.web.account import _login_or_redirect
 from idp.web.common import error_page, store
 
@@ -69,12 +68,6 @@ HINTS = {
     "language-tag": "Such as en-GB.",
     "uri": "A full address starting with https://.",
 }
-
-
-@bp.before_app_request
-def _catalogue_in_force() -> None:
-    """Put this app's catalogue in force for the request (read by idp.consent.requests)."""
-    use(current_app.extensions["porta"]["catalogue"])
 
 
 def catalogue() -> Catalogue:

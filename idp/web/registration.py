@@ -6,10 +6,10 @@ import json
 
 from flask import Blueprint, Response, request
 
+from idp.base.context import PATHS
+from idp.base.errors import InvalidClientMetadataError, OAuthError
 from idp.consent.decisions import invalidate_client
 from idp.protocol import registration
-from idp.protocol.context import PATHS
-from idp.protocol.errors import InvalidClientMetadataError, OAuthError
 from idp.web.common import context, json_response, oauth_error_response, request_body
 
 bp = Blueprint("registration", __name__)

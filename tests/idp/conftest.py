@@ -23,8 +23,8 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from idp.accounts import create_user
 from idp.app import create_app
+from idp.profile.accounts import create_user
 from idp.protocol.clients import create_client, validate_metadata
 from tests.conftest import (
     BACKENDS,

@@ -9,8 +9,8 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
+from idp.base.encoding import digest
 from idp.cli import main
-from idp.protocol.util import digest
 from idp.storage import Store
 from idp.storage.db import alembic_config, current_revision, make_sessionmaker
 

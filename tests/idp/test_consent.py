@@ -20,11 +20,11 @@ from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import select, text
 
 import consent_spec
+from idp.base.clock import now
 from idp.consent.events import EXPIRED, NARROWED, WITHDRAWN
 from idp.consent.ledger import verify_ledgers
 from idp.protocol.clients import create_client
 from idp.protocol.registration import prepare_metadata
-from idp.protocol.util import now
 from idp.storage.models import ConsentRecord, EventOutbox
 from tests.conftest import (
     ISSUER,
@@ -595,7 +595,7 @@ def test_replayed_consent_post_changes_nothing(app, http, person, shop):
 def test_another_persons_consent_cannot_be_answered_or_changed(app, http, person, shop):
     """Bob's browser cannot answer Alice's pending consent (the interaction is bound to her
     browser), nor narrow, withdraw or read her consent through his own dashboard."""
-    from idp.accounts import create_user
+    from idp.profile.accounts import create_user
     from tests.conftest import PASSWORD
 
     store = store_of(app)

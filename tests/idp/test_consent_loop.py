@@ -30,8 +30,8 @@ import requests
 from sqlalchemy import update
 
 import consent_spec
-from idp.accounts import create_user
 from idp.consent.events import WITHDRAWN
+from idp.profile.accounts import create_user
 from idp.storage import Store
 from idp.storage.db import make_engine, make_sessionmaker
 from idp.storage.models import ConsentRecord

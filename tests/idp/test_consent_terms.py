@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from idp.protocol.util import now
+from idp.base.clock import now
 from idp.storage.models import ConsentRecord
 from tests.conftest import (
     RegisteredClient,

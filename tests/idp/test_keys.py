@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import text
 
-from idp.accounts import create_user
 from idp.cli import main as porta
 from idp.keys import KeyDecryptionError, decrypt_private_key, rotate_keys
+from idp.profile.accounts import create_user
 from idp.storage.models import SigningKey
 from tests.conftest import ISSUER, PASSWORD, authorize, callback_params, store_of
 from tests.idp.conftest import SECRET_KEY, b64, bearer, count_rows, log_in, register_on, tokens_for

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp.outbound import OutboundRefusedError, guard
+from idp.base.outbound import OutboundRefusedError, guard
 
 PUBLIC_ISSUER = {"ISSUER": "https://id.example", "OUTBOUND_PRIVATE_ADDRESSES": False}
 LOOPBACK_ISSUER = {"ISSUER": "http://127.0.0.1:8000", "OUTBOUND_PRIVATE_ADDRESSES": False}

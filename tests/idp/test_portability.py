@@ -21,7 +21,7 @@ from sqlalchemy import func, inspect, select, text
 import consent_spec
 from idp.consent.events import WITHDRAWN
 from idp.consent.ledger import verify_ledgers
-from idp.profile import portability
+from idp.portability import transfer as portability
 from idp.profile.personas import create_persona, list_personas
 from idp.storage.models import (
     ConsentRecord,

@@ -12,14 +12,15 @@ from typing import Any
 
 import jwt
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 import consent_spec
-from idp.accounts import create_user
-from idp.config import load_config
-from idp.consent.requests import build_request
+from idp.cli import _Runtime, main
+from idp.consent.consent_request import build_request
+from idp.profile.accounts import create_user
 from idp.profile.catalogue import BUILTIN, CatalogueError, load_catalogue
-from idp.protocol.claims import SCOPE_CLAIMS, STANDARD_CLAIMS
+from idp.profile.claims import SCOPE_CLAIMS, STANDARD_CLAIMS
 from idp.storage.models import ConsentRecord, Persona, User
 from tests.conftest import (
     PASSWORD,
@@ -216,13 +217,31 @@ def test_invalid_catalogue_vectors_are_refused_as_operator_files(path):
         load_catalogue(path)
 
 
-def test_catalogue_from_the_environment_is_checked_with_the_settings(monkeypatch, tmp_path):
-    """`porta serve` reads settings first: a bad PORTA_CLAIMS_CATALOGUE stops it there."""
+def test_catalogue_from_the_environment_stops_the_cli_with_the_reason(monkeypatch, tmp_path):
+    """Every `porta` command reads the settings and the catalogue first: a bad
+    PORTA_CLAIMS_CATALOGUE stops it there, naming the variable, before any database work."""
     path = tmp_path / "catalogue.json"
     path.write_text("[]")
     monkeypatch.setenv("PORTA_CLAIMS_CATALOGUE", str(path))
-    with pytest.raises(CatalogueError, match="PORTA_CLAIMS_CATALOGUE"):
-        load_config({"DATABASE_URL": "sqlite:///:memory:"})
+    monkeypatch.setenv("PORTA_DATABASE_URL", f"sqlite:///{tmp_path}/porta.sqlite")
+    result = CliRunner().invoke(main, ["users", "list"])
+    assert result.exit_code == 1
+    assert "PORTA_CLAIMS_CATALOGUE" in result.output
+    assert not (tmp_path / "porta.sqlite").exists()
+
+
+def test_the_cli_context_carries_the_operators_catalogue(monkeypatch, tmp_path):
+    """The CLI (and so the background pump's callers) see the operator's catalogue, not the
+    built-in one: the Context is built from the same loaded catalogue as the web app's."""
+    monkeypatch.setenv("PORTA_CLAIMS_CATALOGUE", str(_operator_file(tmp_path)))
+    monkeypatch.setenv("PORTA_DATABASE_URL", f"sqlite:///{tmp_path}/porta.sqlite")
+    runtime = _Runtime()
+    store = runtime.store()
+    try:
+        ctx = runtime.context(store)
+        assert {DIET, LOYALTY} <= set(ctx.catalogue.claims)
+    finally:
+        store.close()
 
 
 def test_missing_operator_catalogue_is_a_startup_error(make_app, tmp_path):

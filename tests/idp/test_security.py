@@ -18,7 +18,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import update
 
-from idp.protocol.util import digest, now
+from idp.base.clock import now
+from idp.base.encoding import digest
 from idp.storage.models import (
     AccessToken,
     AuthorizationCode,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from idp.keys import KeyRing
-from idp.storage import Store
+if TYPE_CHECKING:  # the layers above provide them; the base layer only names their types
+    from idp.keys import KeyRing
+    from idp.profile.catalogue import Catalogue
+    from idp.storage import Store
 
 
 @dataclass
@@ -20,6 +22,8 @@ class Context:
     # Fetches a JSON document over HTTPS (client jwks_uri); replaced in tests by nothing:
     # tests serve real documents on 127.0.0.1.
     fetch_json: Callable[[str], Any]
+    # The claims catalogue in force (built-in claims plus the operator's PORTA_CLAIMS_CATALOGUE).
+    catalogue: Catalogue
 
     @property
     def issuer(self) -> str:

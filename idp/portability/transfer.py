@@ -30,12 +30,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import consent_spec
-from idp.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, create_user
+from idp.base.clock import now
+from idp.base.context import Context
 from idp.consent import decisions, events, ledger
+from idp.profile.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, create_user
 from idp.profile.personas import PersonaError, create_persona, list_personas
-from idp.protocol.context import Context
-from idp.protocol.tokens import subject
-from idp.protocol.util import now
+from idp.profile.subjects import subject
 from idp.storage import Store
 from idp.storage.models import ConsentRecord, Grant, ImportedConsentRecord, LoginSession, User
 

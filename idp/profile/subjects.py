@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlsplit
 
-from idp.protocol.util import b64url
+from idp.base.context import Context
+from idp.base.encoding import b64url
 from idp.storage.models import Client
 
 
@@ -41,3 +42,10 @@ def subject_for(client: Client, user_id: str, default_type: str, salt: str) -> s
 def distinct_redirect_hosts(redirect_uris: list[str]) -> set[str]:
     """Hosts among the redirect URIs (pairwise clients need exactly one, OIDC Core §8.1)."""
     return {urlsplit(uri).hostname or "" for uri in redirect_uris}
+
+
+def subject(ctx: Context, client: Client, user_id: str) -> str:
+    """The ``sub`` this client sees for the person."""
+    return subject_for(
+        client, user_id, ctx.config["DEFAULT_SUBJECT_TYPE"], ctx.config["SECRET_KEY"]
+    )

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from idp.base.context import Context
 from idp.consent import events, ledger
 from idp.profile.personas import get_persona
-from idp.protocol.context import Context
 from idp.storage.models import ConsentRecord, Disclosure
 
 

@@ -1,4 +1,4 @@
-"""Small helpers shared by the protocol modules: time, randomness, digests, base64url."""
+"""Encoding helpers: randomness, digests, base64url and scope strings."""
 
 from __future__ import annotations
 
@@ -6,22 +6,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime, timedelta
-
-
-def now() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
-
-
-def later(seconds: int) -> datetime:
-    """``seconds`` from now."""
-    return now() + timedelta(seconds=seconds)
-
-
-def epoch(moment: datetime) -> int:
-    """A NumericDate (RFC 7519 §2)."""
-    return int(moment.timestamp())
 
 
 def random_token(nbytes: int = 32) -> str:

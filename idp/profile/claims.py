@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from idp.protocol.errors import InvalidRequestError
-from idp.protocol.util import epoch
+from idp.base.clock import epoch
+from idp.base.errors import InvalidRequestError
 from idp.storage.models import User
 
 # OIDC Core §5.4: the claims each scope value requests.

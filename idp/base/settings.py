@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from idp.profile.catalogue import load_catalogue
-
 
 @dataclass(frozen=True)
 class Setting:
@@ -199,9 +197,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         raise ValueError("PORTA_REGISTRATION=token needs PORTA_REGISTRATION_INITIAL_ACCESS_TOKEN")
     if config["ID_TOKEN_SIGNING_ALG"] not in {"ES256", "RS256"}:
         raise ValueError("PORTA_ID_TOKEN_SIGNING_ALG must be ES256 or RS256")
-    if config["CLAIMS_CATALOGUE"]:
-        # fail here, before any worker starts: a CatalogueError (ValueError) names the problem
-        load_catalogue(config["CLAIMS_CATALOGUE"])
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _sqlite_side_secret(config["DATABASE_URL"])
     return config

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import consent_spec
-from idp.profile.catalogue import Catalogue, in_force
-from idp.protocol.claims import SCOPE_CLAIMS, STANDARD_CLAIMS, requested_claim_names
-from idp.protocol.errors import InvalidAuthorizationDetailsError, InvalidClientMetadataError
+from idp.base.errors import InvalidAuthorizationDetailsError, InvalidClientMetadataError
+from idp.profile.catalogue import BUILTIN, Catalogue
+from idp.profile.claims import SCOPE_CLAIMS, STANDARD_CLAIMS, requested_claim_names
 from idp.storage.models import Client
 
 # Defaults for claims the RP did not describe: the narrowest honest reading of an OIDC
@@ -156,12 +156,12 @@ def _relying_party(client: Client) -> dict[str, Any]:
 
 
 def claim_entry(
-    client: Client, claim: str, essential: bool, catalogue: Catalogue | None = None
+    client: Client, claim: str, essential: bool, catalogue: Catalogue
 ) -> dict[str, Any]:
     """What the RP asks about one claim, from its registration or the defaults above.
 
-    The sensitivity is the provider's, copied from its claims catalogue (SPEC.md §4.1,
-    §11): ``catalogue``, else the catalogue in force for this request.
+    The sensitivity is the provider's, copied from its claims ``catalogue`` (SPEC.md §4.1,
+    §11).
     """
     registered = client.metadata_.get(EXTENSION, {}).get("claims", {}).get(claim, {})
     # What the RP registered is taken as it is (validated at registration); defaults fill
@@ -172,7 +172,7 @@ def claim_entry(
             registered.get("purposes", DEFAULT_PURPOSES.get(claim, ["service-provision"]))
         ),
         "retention": deepcopy(registered.get("retention", DEFAULT_RETENTION)),
-        "sensitivity": (catalogue or in_force()).sensitivity(claim),
+        "sensitivity": catalogue.sensitivity(claim),
         "third_party_disclosure": deepcopy(
             registered.get("third_party_disclosure", {"disclosed": False})
         ),
@@ -191,7 +191,7 @@ def build_request(
     language: str = "en",
     now: datetime,
     details: list[dict[str, Any]] | None = None,
-    catalogue: Catalogue | None = None,
+    catalogue: Catalogue,
 ) -> dict[str, Any]:
     """A consent-request document (SPEC.md §4.1) for these claims and authorization details."""
     registered = client.metadata_.get(EXTENSION, {})
@@ -259,7 +259,10 @@ def validate_registration(client_id: str, metadata: dict[str, Any]) -> None:
                 f"{EXTENSION}.claims.{name}: unknown member(s) {', '.join(sorted(unknown))}"
             )
     fake = Client(client_id=client_id, metadata_=metadata)
-    document = build_request(fake, list(claims) or ["name"], set(), now=datetime.now(UTC))
+    # Sensitivity is the provider's to set, not the site's: the built-in catalogue serves here.
+    document = build_request(
+        fake, list(claims) or ["name"], set(), now=datetime.now(UTC), catalogue=BUILTIN
+    )
     for problem in consent_spec.validate(document, kind="consent-request"):
         path = str(problem.path).lstrip("$").lstrip(".")
         where = path.replace("relying_party.", "").replace("claims.", "claims.", 1)

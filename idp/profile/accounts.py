@@ -9,7 +9,7 @@ from typing import Any
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from idp.config import setting
+from idp.base.settings import setting
 from idp.storage import Store
 from idp.storage.models import User
 
