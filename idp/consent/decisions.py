@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from isoduration import parse_duration
-from sqlalchemy import select
 
 from idp.base.clock import now
 from idp.base.context import Context
@@ -125,6 +124,8 @@ def decide(
     of the whole request (SPEC.md §5.2 rule 5), as is pressing deny; a refusal
     is recorded too.
     """
+    if persona_id and get_persona(ctx.store, user.id, persona_id) is None:
+        raise ConsentError("that persona is not one of yours")
     asked = request["claims"]
     unknown = [c for c in chosen if c not in asked]
     if unknown:
@@ -138,6 +139,7 @@ def decide(
         n for n, spec in asked.items() if spec.get("essential") and n not in granted
     ]
     refusing = not approve or essential_missing or not granted
+    ctx.store.lock_ledger(user.id)  # lock, then read: two tabs never extend the same head
     previous = ledger.latest_record(ctx.store, user.id, client.client_id)
     previous_state = previous.state if previous is not None else None
     replaces = previous if previous_state in ledger.ACTIVE | {"refused"} else None
@@ -265,19 +267,14 @@ def _notify(
 
 
 def _grants_of(ctx: Context, user_id: str, client_id: str) -> list[Grant]:
-    return list(
-        ctx.store.session.scalars(
-            select(Grant).where(
-                Grant.user_id == user_id, Grant.client_id == client_id, Grant.revoked_at.is_(None)
-            )
-        )
-    )
+    return ctx.store.live_grants(user_id, client_id)
 
 
 def withdraw(
     ctx: Context, user: User, client: Client, *, reason: str | None = None
 ) -> ledger.Appended:
     """Withdraw a relationship's consent now (SPEC.md §9): record, revoke, notify."""
+    ctx.store.lock_ledger(user.id)
     record = current(ctx, user.id, client.client_id)
     if record is None:
         raise ConsentError("there is no active consent to withdraw for this site")
@@ -304,6 +301,7 @@ def withdraw(
 
 def narrow(ctx: Context, user: User, client: Client, remove: list[str]) -> ledger.Appended:
     """Stop releasing some claims (SPEC.md §9 action narrow); the rest stays consented."""
+    ctx.store.lock_ledger(user.id)
     record = current(ctx, user.id, client.client_id)
     if record is None:
         raise ConsentError("there is no active consent to narrow for this site")
@@ -354,6 +352,7 @@ def switch_persona(
     ctx: Context, user: User, client: Client, persona_id: str | None
 ) -> ledger.Appended:
     """Release another persona's values to this RP from now on (a renewed record says so)."""
+    ctx.store.lock_ledger(user.id)
     record = current(ctx, user.id, client.client_id)
     if record is None:
         raise ConsentError("there is no active consent with this site")
@@ -403,15 +402,8 @@ def expire(ctx: Context, record: ConsentRecord) -> ledger.Appended:
 def invalidate_client(ctx: Context, client_id: str) -> int:
     """A deleted client's active consents can no longer be honoured or withdrawn: each gets an
     ``invalidated`` record (SPEC.md §6.1) so the person's dashboard shows it ended."""
-    latest_per_user: dict[str, ConsentRecord] = {}
-    for record in ctx.store.session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.client_id == client_id, ConsentRecord.user_id.is_not(None))
-        .order_by(ConsentRecord.sequence)
-    ):
-        latest_per_user[record.user_id] = record
     ended = 0
-    for record in latest_per_user.values():
+    for record in ctx.store.latest_records_of_client(client_id):
         if record.state in ledger.ACTIVE:
             _end(ctx, record, "invalidated", "provider-policy")
             ended += 1
@@ -420,13 +412,7 @@ def invalidate_client(ctx: Context, client_id: str) -> int:
 
 def expire_due(ctx: Context) -> int:
     """Expire every active consent whose time has come (`porta consents expire`)."""
-    due = list(
-        ctx.store.session.scalars(
-            select(ConsentRecord).where(
-                ConsentRecord.expires_at <= now(), ConsentRecord.state.in_(ledger.ACTIVE)
-            )
-        )
-    )
+    due = ctx.store.due_consent_records(set(ledger.ACTIVE), now())
     count = 0
     for record in due:
         latest = ledger.latest_record(ctx.store, record.user_id, record.client_id)

@@ -9,20 +9,18 @@ The person can see each delivery's status on the dashboard.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import requests
-from sqlalchemy import select
 
 from idp.base.clock import epoch, now
 from idp.base.encoding import random_token
 from idp.keys import KeyRing
 from idp.profile.subjects import subject
 from idp.storage import Store
-from idp.storage.models import Client, EventOutbox, Grant
+from idp.storage.models import Client, EventOutbox
 
 EVENT_BASE = "https://porta.example/consent-spec/1.0/event/"
 WITHDRAWN = EVENT_BASE + "consent-withdrawn"
@@ -96,9 +94,7 @@ def enqueue_backchannel_logout(
 def notify_session_end(ctx: Any, sid: str) -> int:
     """Queue a logout token for every RP that got tokens in this session and asked to be told
     (Back-Channel Logout 1.0 §2.5: the OP sends one when the person logs out of the OP)."""
-    clients = ctx.store.session.execute(
-        select(Grant.client_id, Grant.user_id).where(Grant.sid == sid).distinct()
-    ).all()
+    clients = ctx.store.parties_of_session(sid)
     queued = 0
     for client_id, user_id in clients:
         client = ctx.store.get_client(client_id)
@@ -120,20 +116,13 @@ def notify_session_end(ctx: Any, sid: str) -> int:
 def _queue(
     store: Store, client: Client, user_id: str, endpoint: str, token: str, event_type: str
 ) -> EventOutbox:
-    row = EventOutbox(
-        id=uuid.uuid4().hex,
+    return store.enqueue(
         client_id=client.client_id,
         user_id=user_id,
         endpoint=endpoint,
         token=token,
         event_type=event_type,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now(),
-        created_at=now(),
     )
-    store.session.add(row)
-    return row
 
 
 def _post(row: EventOutbox, http: requests.Session) -> tuple[bool, str | None]:
@@ -166,41 +155,27 @@ def deliver_due(
 ) -> int:
     """Attempt every due delivery once; returns how many were accepted.
 
-    Rows are claimed by pushing their next attempt forward before sending, so
-    two workers running this at once do not both send the same event.
+    The outbox has its own unit of work (``open_store``): rows are claimed
+    atomically and the claim committed before anything is sent
+    (:meth:`idp.storage.Store.claim_due`), so two workers or hosts running this
+    at once never send the same event; each outcome is committed as it comes.
     """
     http = http or requests.Session()
     store = open_store()
     delivered = 0
     try:
-        due = list(
-            store.session.scalars(
-                select(EventOutbox)
-                .where(EventOutbox.status == "pending", EventOutbox.next_attempt_at <= now())
-                .order_by(EventOutbox.next_attempt_at)
-                .limit(limit)
-            )
-        )
-        for row in due:
-            row.attempts += 1
-            row.next_attempt_at = now() + timedelta(
-                seconds=BASE_DELAY_SECONDS * 2 ** (row.attempts - 1)
-            )
-            store.commit()
+        for row in store.claim_due(limit):
             try:
                 if guard is not None:
                     guard(row.endpoint)
                 accepted, error = _post(row, http)
             except ValueError as refused:  # the outbound guard: no request was sent
                 accepted, error = False, f"refused: {refused}"
-            if accepted:
-                row.status, row.delivered_at, row.last_error = "delivered", now(), None
-                delivered += 1
-            else:
-                row.last_error = error
-                if row.attempts >= MAX_ATTEMPTS:
-                    row.status = "failed"
-            store.commit()
+            retry_at = None
+            if not accepted and row.attempts < MAX_ATTEMPTS:
+                retry_at = now() + timedelta(seconds=BASE_DELAY_SECONDS * 2 ** (row.attempts - 1))
+            store.finish_delivery(row, accepted=accepted, error=error, retry_at=retry_at)
+            delivered += accepted
     finally:
         store.close()
     return delivered
@@ -208,10 +183,4 @@ def deliver_due(
 
 def deliveries_for(store: Store, user_id: str, client_id: str) -> list[EventOutbox]:
     """Every event queued for this relationship, newest first (shown to the person)."""
-    return list(
-        store.session.scalars(
-            select(EventOutbox)
-            .where(EventOutbox.user_id == user_id, EventOutbox.client_id == client_id)
-            .order_by(EventOutbox.created_at.desc())
-        )
-    )
+    return store.deliveries(user_id, client_id)

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 import consent_spec
 from idp.base.clock import epoch, now
 from idp.base.encoding import random_token
 from idp.keys import KeyRing
 from idp.storage import Store
-from idp.storage.models import ConsentRecord, User
+from idp.storage.models import ConsentRecord
 
 ACTIVE = consent_spec.lifecycle.ACTIVE_STATES
 RECEIPT_ALG = "ES256"
@@ -40,14 +38,9 @@ class Appended:
 
 
 def _head(store: Store, user_id: str) -> tuple[int, str]:
-    """(next sequence, previous hash) for the person's ledger, locking it on PostgreSQL."""
-    store.session.execute(select(User.id).where(User.id == user_id).with_for_update())
-    last = store.session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.user_id == user_id)
-        .order_by(ConsentRecord.sequence.desc())
-        .limit(1)
-    ).first()
+    """(next sequence, previous hash) for the person's ledger, under the person's ledger lock."""
+    store.lock_ledger(user_id)
+    last = store.ledger_head(user_id)
     if last is None:
         return 0, consent_spec.GENESIS_HASH
     return last.sequence + 1, last.entry_hash
@@ -55,20 +48,12 @@ def _head(store: Store, user_id: str) -> tuple[int, str]:
 
 def latest_record(store: Store, user_id: str, client_id: str) -> ConsentRecord | None:
     """The newest record about this relationship (its current state)."""
-    return store.session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.user_id == user_id, ConsentRecord.client_id == client_id)
-        .order_by(ConsentRecord.sequence.desc())
-        .limit(1)
-    ).first()
+    return store.latest_consent_record(user_id, client_id)
 
 
 def records_of(store: Store, user_id: str, client_id: str | None = None) -> list[ConsentRecord]:
     """A person's records in ledger order, optionally for one relying party."""
-    query = select(ConsentRecord).where(ConsentRecord.user_id == user_id)
-    if client_id is not None:
-        query = query.where(ConsentRecord.client_id == client_id)
-    return list(store.session.scalars(query.order_by(ConsentRecord.sequence)))
+    return store.consent_records(user_id, client_id)
 
 
 def append(
@@ -162,18 +147,13 @@ def append(
         recorded_at=moment,
         expires_at=expires_at,
     )
-    store.session.add(row)
-    store.session.flush()
+    store.add_consent_record(row)
     return Appended(row, receipt)
 
 
 def receipts_for_client(store: Store, client_id: str, sub: str | None) -> list[str]:
     """Every receipt of records about ``client_id``, oldest first; only one person's with ``sub``."""
-    rows = store.session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.client_id == client_id)
-        .order_by(ConsentRecord.recorded_at)
-    )
+    rows = store.consent_records_of_client(client_id)
     return [row.receipt for row in rows if sub is None or row.document.get("subject") == sub]
 
 
@@ -194,11 +174,7 @@ def verify_ledgers(store: Store) -> tuple[int, list[BrokenLink]]:
     with the document (sequence, previous hash, state) and the stored hash
     must be the recomputed one, so an edit of any part of a row is caught.
     """
-    rows = list(
-        store.session.scalars(
-            select(ConsentRecord).order_by(ConsentRecord.user_id, ConsentRecord.sequence)
-        )
-    )
+    rows = list(store.ledger_rows())
     by_user: dict[str | None, list[ConsentRecord]] = {}
     for row in rows:
         by_user.setdefault(row.user_id, []).append(row)

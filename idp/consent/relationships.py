@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
-
 from idp.base.context import Context
 from idp.consent import events, ledger
 from idp.profile.personas import get_persona
-from idp.storage.models import ConsentRecord, Disclosure
+from idp.storage.models import ConsentRecord
 
 
 def _iso(moment: Any) -> str | None:
@@ -23,13 +21,7 @@ def _persona_name(ctx: Context, user_id: str, persona_id: str | None) -> str:
 
 def relationship_ids(ctx: Context, user_id: str) -> list[str]:
     """Client ids the person has a ledger history with, most recent first."""
-    rows = ctx.store.session.execute(
-        select(ConsentRecord.client_id, func.max(ConsentRecord.sequence))
-        .where(ConsentRecord.user_id == user_id)
-        .group_by(ConsentRecord.client_id)
-        .order_by(func.max(ConsentRecord.sequence).desc())
-    )
-    return [client_id for client_id, _ in rows]
+    return ctx.store.relationship_client_ids(user_id)
 
 
 def relationship(
@@ -44,11 +36,7 @@ def relationship(
     doc = latest.document
     request = doc["request"]
     granted = doc.get("granted", {}) if latest.state in ledger.ACTIVE else {}
-    last_access = ctx.store.session.scalar(
-        select(func.max(Disclosure.at)).where(
-            Disclosure.user_id == user_id, Disclosure.client_id == client_id
-        )
-    )
+    last_access = ctx.store.last_disclosure_at(user_id, client_id)
     body: dict[str, Any] = {
         "client_id": client_id,
         "name": (client.metadata_.get("client_name") if client else None)
@@ -87,7 +75,7 @@ def relationship(
     if full:
         body["disclosures"] = [
             {"at": _iso(d.at), "channel": d.channel, "claims": d.claims}
-            for d in ctx.store.disclosures(user_id, client_id)[:200]
+            for d in ctx.store.disclosures(user_id, client_id, limit=200)
         ]
         body["deliveries"] = [
             {

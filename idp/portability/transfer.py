@@ -26,8 +26,6 @@ from urllib.parse import urlsplit
 
 import jwt
 from jwt.exceptions import InvalidSignatureError, InvalidTokenError, PyJWKError
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 import consent_spec
 from idp.base.clock import now
@@ -36,8 +34,8 @@ from idp.consent import decisions, events, ledger
 from idp.profile.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, create_user
 from idp.profile.personas import PersonaError, create_persona, list_personas
 from idp.profile.subjects import subject
-from idp.storage import Store
-from idp.storage.models import ConsentRecord, Grant, ImportedConsentRecord, LoginSession, User
+from idp.storage import ConflictError, Store
+from idp.storage.models import ImportedConsentRecord, User
 
 EXPORT_TYP = "portable-profile+json"
 """JWS ``typ`` of a signed export (SPEC.md §12)."""
@@ -363,11 +361,11 @@ def import_export(
         )
     try:
         user = _create(ctx.store, verified, email, password)
-        ctx.store.session.flush()
+        ctx.store.flush()
     except ImportRefusedError:
         ctx.store.rollback()
         raise
-    except IntegrityError as exc:
+    except ConflictError as exc:
         ctx.store.rollback()
         raise ImportRefusedError(
             "$.profile.email", f"an account for {email} was created meanwhile"
@@ -480,18 +478,14 @@ def delete_account(ctx: Context, user: User, password: str) -> list[str]:
     if authenticate(ctx.store, user.email, password) is None:
         raise DeletionRefusedError("the password is not right; nothing was deleted")
     told: list[str] = []
-    client_ids = ctx.store.session.scalars(
-        select(ConsentRecord.client_id).where(ConsentRecord.user_id == user.id).distinct()
-    )
+    client_ids = ctx.store.relationship_client_ids(user.id)
     for client_id in sorted(client_ids):
         client = ctx.store.get_client(client_id)
         if client is None or decisions.current(ctx, user.id, client_id) is None:
             continue
         decisions.withdraw(ctx, user, client, reason="account deleted")
         told.append(client_id)
-    live = ctx.store.session.scalars(
-        select(Grant).where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
-    )
+    live = ctx.store.live_grants(user.id)
     logged_out: set[tuple[str, str | None]] = set()
     for grant in list(live):
         ctx.store.revoke_grant(grant.id, "account_deleted")
@@ -508,9 +502,7 @@ def delete_account(ctx: Context, user: User, password: str) -> list[str]:
             subject=subject(ctx, client, user.id),
             sid=grant.sid,
         )
-    for sid in ctx.store.session.scalars(
-        select(LoginSession.sid).where(LoginSession.user_id == user.id)
-    ):
+    for sid in ctx.store.login_session_ids(user.id):
         ctx.store.end_login_session(sid)
     ctx.store.erase_person(user)
     return told

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import uuid
 from typing import Any
 
-from sqlalchemy import select
-
-from idp.base.clock import now
 from idp.base.encoding import b64url
 from idp.storage import Store
 from idp.storage.models import Persona, User
@@ -30,18 +26,14 @@ class PersonaError(ValueError):
 
 def list_personas(store: Store, user_id: str) -> list[Persona]:
     """A person's personas, oldest first."""
-    return list(
-        store.session.scalars(
-            select(Persona).where(Persona.user_id == user_id).order_by(Persona.created_at)
-        )
-    )
+    return store.personas_of(user_id)
 
 
 def get_persona(store: Store, user_id: str, persona_id: str | None) -> Persona | None:
     """One of the person's own personas (None for the base profile or someone else's id)."""
     if not persona_id:
         return None
-    persona = store.session.get(Persona, persona_id)
+    persona = store.get_persona(persona_id)
     if persona is None or persona.user_id != user_id:
         return None
     return persona
@@ -59,12 +51,7 @@ def create_persona(
         raise PersonaError(f"you already have a persona named {name!r}")
     if len(existing) >= MAX_PERSONAS:
         raise PersonaError(f"at most {MAX_PERSONAS} personas")
-    persona = Persona(
-        id=uuid.uuid4().hex, user_id=user.id, name=name, claims=dict(claims or {}), created_at=now()
-    )
-    store.session.add(persona)
-    store.session.flush()
-    return persona
+    return store.add_persona(user.id, name, dict(claims or {}))
 
 
 def update_persona(
@@ -91,7 +78,7 @@ def update_persona(
 
 def delete_persona(store: Store, persona: Persona) -> None:
     """Remove a persona; relationships that used it fall back to the base profile."""
-    store.session.delete(persona)
+    store.delete_persona(persona)
 
 
 def overlay(persona: Persona | None) -> dict[str, Any]:

@@ -1,5 +1,10 @@
-"""Persistence: SQLAlchemy models, repository functions, Alembic migrations."""
+"""Persistence: SQLAlchemy models, one repository module per aggregate, Alembic migrations.
 
-from idp.storage.repository import Store
+This package is the only place with SQL; everything else calls the named
+operations of :class:`Store`.
+"""
 
-__all__ = ["Store"]
+from idp.storage.base import ConflictError
+from idp.storage.store import Store
+
+__all__ = ["ConflictError", "Store"]

@@ -1,0 +1,130 @@
+"""The outbox aggregate: events waiting to be pushed to relying parties (RFC 8935), written in
+the same transaction as what they announce and delivered afterwards.
+
+A delivery is *claimed* before it is sent, atomically: on PostgreSQL the due
+rows are selected ``FOR UPDATE SKIP LOCKED`` and leased in one transaction, so
+concurrent claimers take disjoint rows without waiting for each other; on
+SQLite each row is leased by a conditional update that only one claimer can
+win. A lease lasts :data:`LEASE_SECONDS`; a worker that dies mid-delivery
+leaves the row to be claimed again when the lease runs out (at-least-once
+across crashes; receivers de-duplicate by the SET's ``jti``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from idp.base.clock import now
+from idp.storage.base import Aggregate
+from idp.storage.models import EventOutbox
+
+# Longer than one delivery attempt can take (the outbound client's deadline), so a row
+# is never claimed again while its first claimer may still be sending it.
+LEASE_SECONDS = 120
+
+
+class Outbox(Aggregate):
+    """Queued deliveries."""
+
+    def enqueue(
+        self, *, client_id: str, user_id: str | None, endpoint: str, token: str, event_type: str
+    ) -> EventOutbox:
+        """Queue one delivery, due now (it is sent once the caller commits)."""
+        moment = now()
+        row = EventOutbox(
+            id=uuid.uuid4().hex,
+            client_id=client_id,
+            user_id=user_id,
+            endpoint=endpoint,
+            token=token,
+            event_type=event_type,
+            status="pending",
+            attempts=0,
+            next_attempt_at=moment,
+            created_at=moment,
+        )
+        self.session.add(row)
+        return row
+
+    def claim_due(self, limit: int, lease_seconds: int = LEASE_SECONDS) -> list[EventOutbox]:
+        """Lease up to ``limit`` due deliveries for this claimer and commit the lease.
+
+        Each returned row counts one more attempt; no other claimer gets it until the
+        lease runs out or :meth:`finish_delivery` records the outcome.
+        """
+        moment = now()
+        lease_until = moment + timedelta(seconds=lease_seconds)
+        due = (
+            select(EventOutbox.id, EventOutbox.attempts)
+            .where(EventOutbox.status == "pending", EventOutbox.next_attempt_at <= moment)
+            .order_by(EventOutbox.next_attempt_at)
+            .limit(limit)
+        )
+        claimed: list[str] = []
+        if self.session.get_bind().dialect.name == "postgresql":
+            rows = self.session.execute(due.with_for_update(skip_locked=True)).all()
+            ids = [row_id for row_id, _ in rows]
+            if ids:
+                self.session.execute(
+                    update(EventOutbox)
+                    .where(EventOutbox.id.in_(ids))
+                    .values(attempts=EventOutbox.attempts + 1, next_attempt_at=lease_until)
+                )
+            claimed = ids
+        else:
+            for row_id, attempts in self.session.execute(due).all():
+                won = self.session.execute(
+                    update(EventOutbox)
+                    .where(
+                        EventOutbox.id == row_id,
+                        EventOutbox.status == "pending",
+                        EventOutbox.attempts == attempts,
+                        EventOutbox.next_attempt_at <= moment,
+                    )
+                    .values(attempts=attempts + 1, next_attempt_at=lease_until)
+                )
+                if won.rowcount == 1:
+                    claimed.append(row_id)
+        self.session.commit()
+        if not claimed:
+            return []
+        return list(
+            self.session.scalars(
+                select(EventOutbox)
+                .where(EventOutbox.id.in_(claimed))
+                .order_by(EventOutbox.created_at)
+                .execution_options(populate_existing=True)
+            )
+        )
+
+    def finish_delivery(
+        self,
+        row: EventOutbox,
+        *,
+        accepted: bool,
+        error: str | None,
+        retry_at: datetime | None,
+    ) -> None:
+        """Record one attempt's outcome: delivered, due again at ``retry_at``, or failed."""
+        if accepted:
+            row.status, row.delivered_at, row.last_error = "delivered", now(), None
+        else:
+            row.last_error = error
+            if retry_at is None:
+                row.status = "failed"
+            else:
+                row.next_attempt_at = retry_at
+        self.session.commit()
+
+    def deliveries(self, user_id: str, client_id: str) -> list[EventOutbox]:
+        """Every event queued for this relationship, newest first (shown to the person)."""
+        return list(
+            self.session.scalars(
+                select(EventOutbox)
+                .where(EventOutbox.user_id == user_id, EventOutbox.client_id == client_id)
+                .order_by(EventOutbox.created_at.desc())
+            )
+        )
