@@ -436,4 +436,3 @@ def load_catalogue(path: str | None) -> Catalogue:
             f"{where}: value schemas for claims it does not describe: {', '.join(sorted(unknown))}"
         )
     return Catalogue(list(claims.values()))
-

@@ -18,6 +18,7 @@ from idp.base.errors import (
     NotFoundError,
 )
 from idp.consent.consent_request import validate_registration
+from idp.consent.decisions import invalidate_client
 from idp.profile.subjects import distinct_redirect_hosts
 from idp.protocol.clients import check_push_endpoint, create_client, validate_metadata
 from idp.storage.models import Client
@@ -171,3 +172,11 @@ def update(ctx: Context, client: Client, raw: Any) -> dict[str, Any]:
         )
     ctx.store.update_client(client, metadata, client.client_secret_hash if needs_secret else None)
     return client_information(ctx, client)
+
+
+def delete(ctx: Context, client: Client) -> None:
+    """Deregister a client (RFC 7592 §2.3): its grants and tokens go with it, and every active
+    consent people gave it ends with an ``invalidated`` record (SPEC.md §6.1), so no one's
+    dashboard keeps showing a relationship that can no longer be honoured."""
+    invalidate_client(ctx, client.client_id)
+    ctx.store.delete_client(client)

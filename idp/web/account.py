@@ -127,14 +127,13 @@ def _change(login, client_id: str, action: str, claims: list[str]) -> tuple[bool
     if client is None:
         return False, "This site is no longer registered."
     try:
-        if action == "withdraw":
-            decisions.withdraw(ctx, login.user, client)
-        else:
-            decisions.narrow(ctx, login.user, client, claims)
+        with ctx.store.unit_of_work():
+            if action == "withdraw":
+                decisions.withdraw(ctx, login.user, client)
+            else:
+                decisions.narrow(ctx, login.user, client, claims)
     except decisions.ConsentError as error:
-        ctx.store.rollback()
         return False, str(error)
-    ctx.store.commit()
     deliver_in_background()
     return True, "withdrawn" if action == "withdraw" else "narrowed"
 
@@ -179,11 +178,10 @@ def persona_page(login, client_id: str) -> Response | tuple[str, int]:
     if client is None:
         return error_page("Nothing was changed", "This site is no longer registered.", 400)
     try:
-        decisions.switch_persona(ctx, login.user, client, request.form.get("persona") or None)
+        with ctx.store.unit_of_work():
+            decisions.switch_persona(ctx, login.user, client, request.form.get("persona") or None)
     except decisions.ConsentError as error:
-        ctx.store.rollback()
         return error_page("Nothing was changed", str(error), 400)
-    ctx.store.commit()
     return redirect(
         url_for(
             "account.relationship_page", client_id=client_id, done="switched to another persona"

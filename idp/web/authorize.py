@@ -11,7 +11,7 @@ from idp.base.errors import AccessDeniedError, BadRedirectError, OAuthError
 from idp.consent import decisions
 from idp.profile.accounts import authenticate
 from idp.profile.claims import profile_value
-from idp.profile.personas import get_persona, list_personas
+from idp.profile.personas import list_personas
 from idp.profile.subjects import subject
 from idp.protocol import authorize as authz
 from idp.web.common import (
@@ -270,8 +270,6 @@ def consent_submit() -> Response | tuple[str, int]:
     if auth_request.consent_request is not None:
         try:
             persona_id = request.form.get("persona") or None
-            if persona_id and get_persona(ctx.store, login.user.id, persona_id) is None:
-                raise decisions.ConsentError("that persona is not one of yours")
             outcome = decisions.decide(
                 ctx,
                 login.user,

@@ -23,9 +23,9 @@ def _finish_logout(logout: LogoutRequest) -> Response | tuple[str, int] | str:
     ctx = context()
     sid = session.get("sid")
     if sid:
-        ctx.store.end_login_session(sid)
-        notified = notify_session_end(ctx, sid)
-        ctx.store.commit()
+        with ctx.store.unit_of_work():
+            ctx.store.end_login_session(sid)
+            notified = notify_session_end(ctx, sid)
         if notified:
             deliver_in_background()
     session.clear()

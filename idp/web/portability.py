@@ -104,10 +104,9 @@ def import_page() -> str | tuple[str, int]:
         return _import_error("password", "the two passwords are not the same")
     ctx = context()
     try:
-        user = portability.import_export(ctx, token, password=password)
-        ctx.store.commit()
+        with ctx.store.unit_of_work():
+            user = portability.import_export(ctx, token, password=password)
     except portability.ImportRefusedError as error:
-        ctx.store.rollback()
         return _import_error(error.path, error.message)
     return render_template(
         "import_done.html",
@@ -136,11 +135,10 @@ def delete_page(login) -> str | tuple[str, int]:
         ), 400
     ctx = context()
     try:
-        told = portability.delete_account(ctx, login.user, request.form.get("password") or "")
+        with ctx.store.unit_of_work():
+            told = portability.delete_account(ctx, login.user, request.form.get("password") or "")
     except portability.DeletionRefusedError as error:
-        ctx.store.rollback()
         return render_template("delete.html", user=login.user, error=str(error)), 400
-    ctx.store.commit()
     session.clear()
     deliver_in_background()
     return render_template("delete_done.html", told=len(told))

@@ -26,7 +26,7 @@ from flask import (
     url_for,
 )
 
-from idp.base.clock import now
+from idp.profile import editing
 from idp.profile import personas as persona_store
 from idp.profile.catalogue import (
     ADDRESS_PARTS,
@@ -41,7 +41,6 @@ from idp.web.common import error_page, store
 bp = Blueprint("profile", __name__)
 
 # Claims whose provider-set flag says the value was checked; a new value is not.
-VERIFIED_FLAG = {"email": "email_verified", "phone_number": "phone_number_verified"}
 INPUT_TYPES = {"email": "email", "phone-e164": "tel", "uri": "url"}
 AUTOCOMPLETE = {
     "name": "name",
@@ -282,24 +281,11 @@ def _parse(claim: ClaimDefinition, form: Any, *, fallback: bool) -> Any:
     return text
 
 
-def _email_taken(email: str | None, user_id: str) -> bool:
-    if not email:
-        return False
-    owner = store().get_user_by_email(email)
-    return owner is not None and owner.id != user_id
-
-
 def _form_page(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
     return render_template(template, **values), status
 
 
 # -- profile -----------------------------------------------------------------------------------
-
-
-def _profile_values(user) -> dict[str, Any]:
-    values = dict(user.profile or {})
-    values.setdefault("email", user.email)
-    return values
 
 
 @bp.route("/account/profile", methods=["GET", "POST"])
@@ -312,7 +298,7 @@ def profile_page(login) -> tuple[str, int] | Response:
         return _form_page(
             "profile.html",
             user=user,
-            claims=build_form(cat, _profile_values(user), {}),
+            claims=build_form(cat, editing.profile_values(user), {}),
             provider_set=_provider_set(user),
             saved=request.args.get("saved") == "1",
         )
@@ -321,7 +307,7 @@ def profile_page(login) -> tuple[str, int] | Response:
     if "email" not in submitted.errors:
         if not email:
             submitted.errors["email"] = "An email address is needed: it is how you sign in."
-        elif _email_taken(email, user.id):
+        elif editing.email_taken(store(), email, user.id):
             submitted.errors["email"] = "Another person uses this email address here."
     if submitted.errors:
         shown = {**submitted.values, **_raw_values(cat, request.form, submitted.errors)}
@@ -333,30 +319,9 @@ def profile_page(login) -> tuple[str, int] | Response:
             provider_set=_provider_set(user),
             errors=_summary(cat, submitted.errors),
         )
-    profile = {
-        k: v for k, v in (user.profile or {}).items() if k not in cat or not cat.get(k).editable
-    }
-    for name, value in submitted.values.items():
-        if value is not None:
-            profile[name] = value
-    for claim, flag in VERIFIED_FLAG.items():
-        if not _same(claim, profile.get(claim), _profile_values(user).get(claim)):
-            profile[flag] = False  # a changed value has not been verified (OIDC Core §5.1)
-    if email != user.email:
-        user.email = email  # the sign-in address follows the email claim
-    user.profile = profile
-    user.updated_at = now()  # OIDC Core §5.1 updated_at
-    store().commit()
+    with store().unit_of_work():
+        editing.save_profile(store(), user, cat, submitted.values)
     return redirect(url_for("profile.profile_page", saved="1"), code=303)
-
-
-def _same(claim: str, new: Any, old: Any) -> bool:
-    """Whether a verified claim keeps its value (a phone number written differently does)."""
-    if claim == "phone_number" and isinstance(new, str) and isinstance(old, str):
-        return normalise_phone(new) == normalise_phone(old)
-    if claim == "email" and isinstance(new, str) and isinstance(old, str):
-        return new.lower() == old.lower()
-    return new == old
 
 
 def _provider_set(user) -> list[tuple[str, str]]:
@@ -402,12 +367,11 @@ def personas_page(login) -> tuple[str, int] | Response:
     if request.method == "POST":
         name = request.form.get("name", "")
         try:
-            persona = persona_store.create_persona(store(), user, name)
+            with store().unit_of_work():
+                persona = persona_store.create_persona(store(), user, name)
         except persona_store.PersonaError as error:
-            store().rollback()
             name_error = _sentence(str(error))
         else:
-            store().commit()
             return redirect(url_for("profile.persona_page", persona_id=persona.id), code=303)
     return _form_page(
         "personas.html",
@@ -436,7 +400,7 @@ def persona_page(login, persona_id: str) -> tuple[str, int] | Response:
     if persona is None:
         return error_page("No such persona", "This persona is not one of yours.", 404)
     cat = catalogue()
-    base = _profile_values(user)
+    base = editing.profile_values(user)
     if request.method == "GET":
         return _form_page(
             "persona.html",
@@ -456,7 +420,7 @@ def persona_page(login, persona_id: str) -> tuple[str, int] | Response:
     ):
         name_error = f"You already have a persona named {name!r}."
     email = submitted.values.get("email")
-    if "email" not in submitted.errors and _email_taken(email, user.id):
+    if "email" not in submitted.errors and editing.email_taken(store(), email, user.id):
         submitted.errors["email"] = "Another person uses this email address here."
     if submitted.errors or name_error:
         shown = {**submitted.values, **_raw_values(cat, request.form, submitted.errors)}
@@ -472,16 +436,9 @@ def persona_page(login, persona_id: str) -> tuple[str, int] | Response:
             claims=build_form(cat, shown, submitted.errors, fallback=base),
             errors=summary,
         )
-    claims = {k: v for k, v in submitted.values.items() if v is not None}
-    # Provider-set values stay as they were, except that a persona's own email or phone
-    # number is not one the provider verified (OIDC Core §5.1 email_verified).
-    kept = {k: v for k, v in persona.claims.items() if k in cat and not cat.get(k).editable}
-    claims.update({k: v for k, v in kept.items() if k not in VERIFIED_FLAG.values()})
-    for claim, flag in VERIFIED_FLAG.items():
-        if claim in claims and not _same(claim, claims[claim], base.get(claim)):
-            claims[flag] = False
-    persona_store.update_persona(persona, name=name, claims=claims, store=store())
-    store().commit()
+    claims = editing.persona_claims(cat, persona, submitted.values, base)
+    with store().unit_of_work():
+        persona_store.update_persona(persona, name=name, claims=claims, store=store())
     return redirect(url_for("profile.persona_page", persona_id=persona.id, saved="1"), code=303)
 
 
@@ -493,6 +450,6 @@ def persona_delete(login, persona_id: str) -> tuple[str, int] | Response:
     if persona is None:
         return error_page("No such persona", "This persona is not one of yours.", 404)
     name = persona.name
-    persona_store.delete_persona(store(), persona)
-    store().commit()
+    with store().unit_of_work():
+        persona_store.delete_persona(store(), persona)
     return redirect(url_for("profile.personas_page", done=f"Deleted the persona {name}."), code=303)

@@ -8,7 +8,6 @@ from flask import Blueprint, Response, request
 
 from idp.base.context import PATHS
 from idp.base.errors import InvalidClientMetadataError, OAuthError
-from idp.consent.decisions import invalidate_client
 from idp.protocol import registration
 from idp.web.common import context, json_response, oauth_error_response, request_body
 
@@ -62,10 +61,9 @@ def register() -> Response:
     """Client registration endpoint: RFC 7591 §3.1-§3.2, OIDC Dynamic Registration §3."""
     ctx = context()
     try:
-        body = registration.register(ctx, _json_body(), request.headers.get("Authorization"))
-        ctx.store.commit()
+        with ctx.store.unit_of_work():
+            body = registration.register(ctx, _json_body(), request.headers.get("Authorization"))
     except OAuthError as error:
-        ctx.store.rollback()
         return _challenge(error)
     return json_response(body, 201)
 
@@ -75,17 +73,16 @@ def manage(client_id: str) -> Response:
     """Client configuration endpoint: RFC 7592 §2.1 (read), §2.2 (update), §2.3 (delete)."""
     ctx = context()
     try:
-        client = registration.managed_client(ctx, client_id, request.headers.get("Authorization"))
-        if request.method == "GET":
-            return json_response(registration.client_information(ctx, client))
-        if request.method == "PUT":
-            body = registration.update(ctx, client, _json_body())
-            ctx.store.commit()
-            return json_response(body)
-        invalidate_client(ctx, client.client_id)
-        ctx.store.delete_client(client)
-        ctx.store.commit()
-        return Response(status=204)
+        with ctx.store.unit_of_work():
+            client = registration.managed_client(
+                ctx, client_id, request.headers.get("Authorization")
+            )
+            if request.method == "GET":
+                return json_response(registration.client_information(ctx, client))
+            if request.method == "PUT":
+                body = registration.update(ctx, client, _json_body())
+            else:
+                registration.delete(ctx, client)
     except OAuthError as error:
-        ctx.store.rollback()
         return _challenge(error)
+    return json_response(body) if request.method == "PUT" else Response(status=204)
