@@ -107,6 +107,30 @@ def covers(record: ConsentRecord | None, request: dict[str, Any]) -> bool:
     return True
 
 
+def remembered(
+    ctx: Context,
+    user_id: str,
+    client_id: str,
+    request: dict[str, Any] | None,
+    scopes: list[str],
+) -> bool:
+    """Whether the person already approved this exactly, so it is not asked again.
+
+    With claims, the active record of the relationship must have decided every
+    requested claim under the same terms (:func:`covers`) and approved every scope
+    value asked for. A request for no claims at all (say ``openid offline_access``)
+    has no consent-request document: a live grant of that client covering the
+    scope values stands for the earlier approval.
+    """
+    if request is not None:
+        record = current(ctx, user_id, client_id)
+        return covers(record, request) and set(scopes) <= set(ledger.approved_scopes(record))
+    return any(
+        set(scopes) <= set(grant.scope.split())
+        for grant in ctx.store.live_grants(user_id, client_id)
+    )
+
+
 def decide(
     ctx: Context,
     user: User,
@@ -117,12 +141,15 @@ def decide(
     approve: bool,
     persona_id: str | None = None,
     collection_method: str = "consent-screen",
+    scopes: list[str] | None = None,
 ) -> Decision:
     """Record the person's answer to a consent request.
 
     Claims not ticked are refused. Withholding an essential claim is a refusal
     of the whole request (SPEC.md §5.2 rule 5), as is pressing deny; a refusal
-    is recorded too.
+    is recorded too. ``scopes`` are the scope values approved with the claims
+    (offline_access among them): the record keeps them, so a later request for
+    no more than this is approved from the ledger without asking (:func:`remembered`).
     """
     if persona_id and get_persona(ctx.store, user.id, persona_id) is None:
         raise ConsentError("that persona is not one of yours")
@@ -159,18 +186,21 @@ def decide(
         ctx.store,
         ctx.keys,
         ctx.issuer,
-        user_id=user.id,
-        client_id=client.client_id,
-        subject=subject(ctx, client, user.id),
-        state=state,
-        request=request,
-        granted=granted,
-        refused=refused,
-        collection_method=collection_method,
-        persona_id=persona_id,
-        persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
-        replaces=replaces,
-        expires_at=expires_at,
+        ledger.Entry(
+            user_id=user.id,
+            client_id=client.client_id,
+            subject=subject(ctx, client, user.id),
+            state=state,
+            request=request,
+            granted=granted,
+            refused=refused,
+            collection_method=collection_method,
+            persona_id=persona_id,
+            persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
+            replaces=replaces,
+            expires_at=expires_at,
+            approved_scopes=None if refusing else list(scopes),
+        ),
     )
     released = released_claims(appended.row)
     if state == "renewed" and replaces is not None:
@@ -223,22 +253,17 @@ def _end(
     withdrawal_id: str | None = None,
 ) -> tuple[ledger.Appended, set[str]]:
     """End a lineage (withdrawn, expired, superseded): append the record that says so, revoke
-    every grant of the relationship and forget the remembered approval (SPEC.md §6.1: such a
-    consent releases nothing). Returns the record and the login sessions the grants came from.
+    every grant of the relationship (SPEC.md §6.1: such a consent releases nothing; remembered
+    approval, derived from the ledger, ends with it). Returns the record and the login sessions the grants came from.
     """
-    appended = ledger.append(
+    appended = ledger.append_successor(
         ctx.store,
         ctx.keys,
         ctx.issuer,
-        user_id=record.user_id,
-        client_id=record.client_id,
-        subject=record.document["subject"],
-        state=state,
-        request=record.document["request"],
-        granted={},
-        refused=list(record.document["request"]["claims"]),
+        record,
+        state,
         collection_method=collection_method,
-        replaces=record,
+        granted={},
         withdrawal_id=withdrawal_id,
     )
     sids = set()
@@ -246,7 +271,6 @@ def _end(
         ctx.store.revoke_grant(grant.id, f"consent_{state}")
         if grant.sid:
             sids.add(grant.sid)
-    ctx.store.forget_consent(record.user_id, record.client_id)
     return appended, sids
 
 
@@ -315,25 +339,15 @@ def narrow(ctx: Context, user: User, client: Client, remove: list[str]) -> ledge
         granted.pop(claim)
     if not granted:
         return withdraw(ctx, user, client, reason="every claim removed")
-    withdrawal_id = str(uuid.uuid4())
-    refused = [c for c in record.document["request"]["claims"] if c not in granted]
-    appended = ledger.append(
+    appended = ledger.append_successor(
         ctx.store,
         ctx.keys,
         ctx.issuer,
-        user_id=user.id,
-        client_id=client.client_id,
-        subject=record.document["subject"],
-        state="narrowed",
-        request=record.document["request"],
-        granted=granted,
-        refused=refused,
+        record,
+        "narrowed",
         collection_method="dashboard",
-        persona_id=record.persona_id,
-        persona_ref=(record.document.get("persona") or {}).get("persona_id"),
-        replaces=record,
-        withdrawal_id=withdrawal_id,
-        expires_at=record.expires_at,
+        granted=granted,
+        withdrawal_id=str(uuid.uuid4()),
     )
     still = released_claims(appended.row)
     for grant in _grants_of(ctx, user.id, client.client_id):
@@ -360,22 +374,15 @@ def switch_persona(
         raise ConsentError("no such persona")
     if (record.persona_id or None) == (persona_id or None):
         raise ConsentError("this site already receives that persona")
-    appended = ledger.append(
+    appended = ledger.append_successor(
         ctx.store,
         ctx.keys,
         ctx.issuer,
-        user_id=user.id,
-        client_id=client.client_id,
-        subject=record.document["subject"],
-        state="renewed",
-        request=record.document["request"],
-        granted=dict(record.document["granted"]),
-        refused=list(record.document["refused"]),
+        record,
+        "renewed",
         collection_method="dashboard",
         persona_id=persona_id or None,
         persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
-        replaces=record,
-        expires_at=record.expires_at,
     )
     for grant in _grants_of(ctx, user.id, client.client_id):
         grant.persona_id = persona_id or None

@@ -56,33 +56,101 @@ def records_of(store: Store, user_id: str, client_id: str | None = None) -> list
     return store.consent_records(user_id, client_id)
 
 
-def append(
+# The record extension (SPEC.md §3.4) that lists the scope values the person approved along
+# with the claims (e.g. offline_access), so remembered approval is derived from the ledger.
+APPROVED_SCOPES = "https://porta.example/ext/approved-scopes"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a new ledger record says: the decision, whose it is, and what it replaces."""
+
+    user_id: str
+    client_id: str
+    subject: str
+    state: str
+    request: dict[str, Any]
+    granted: dict[str, dict[str, list[str]]]
+    refused: list[str]
+    collection_method: str
+    persona_id: str | None = None
+    persona_ref: str | None = None
+    replaces: ConsentRecord | None = None
+    withdrawal_id: str | None = None
+    expires_at: datetime | None = None
+    decided_at: datetime | None = None
+    approved_scopes: list[str] | None = None
+
+
+# "Leave as the replaced record had it" (a persona may be set to None, the base profile).
+KEEP: Any = object()
+
+
+def approved_scopes(record: ConsentRecord) -> list[str]:
+    """The scope values the person approved with this record (empty for older records)."""
+    return list((record.document.get("extensions") or {}).get(APPROVED_SCOPES, []))
+
+
+def append_successor(
     store: Store,
     keys: KeyRing,
     issuer: str,
-    *,
-    user_id: str,
-    client_id: str,
-    subject: str,
+    record: ConsentRecord,
     state: str,
-    request: dict[str, Any],
-    granted: dict[str, dict[str, list[str]]],
-    refused: list[str],
+    *,
     collection_method: str,
-    persona_id: str | None = None,
-    persona_ref: str | None = None,
-    replaces: ConsentRecord | None = None,
+    granted: dict[str, dict[str, list[str]]] | None = None,
+    persona_id: Any = KEEP,
+    persona_ref: Any = KEEP,
     withdrawal_id: str | None = None,
-    jurisdiction: str = "EU",
-    expires_at: datetime | None = None,
-    decided_at: datetime | None = None,
+    keep_expiry: bool = True,
 ) -> Appended:
+    """Append the record that follows ``record`` in its lineage (SPEC.md §6).
+
+    It keeps the relationship, subject, request and approved scopes of ``record``;
+    ``granted`` defaults to what ``record`` granted (``{}`` ends the lineage), the
+    rest of the request is refused; persona and expiry carry over unless given.
+    """
+    document = record.document
+    still = dict(document.get("granted", {})) if granted is None else granted
+    active = state in ACTIVE
+    return append(
+        store,
+        keys,
+        issuer,
+        Entry(
+            user_id=record.user_id,
+            client_id=record.client_id,
+            subject=document["subject"],
+            state=state,
+            request=document["request"],
+            granted=still,
+            refused=[name for name in document["request"]["claims"] if name not in still],
+            collection_method=collection_method,
+            persona_id=(record.persona_id if persona_id is KEEP else persona_id) if active else None,
+            persona_ref=(
+                (document.get("persona") or {}).get("persona_id")
+                if persona_ref is KEEP
+                else persona_ref
+            )
+            if active
+            else None,
+            replaces=record,
+            withdrawal_id=withdrawal_id,
+            expires_at=record.expires_at if keep_expiry and active else None,
+            approved_scopes=approved_scopes(record) if active else None,
+        ),
+    )
+
+
+def append(store: Store, keys: KeyRing, issuer: str, entry: Entry) -> Appended:
     """Append one record and sign its receipt; the caller commits (with the grant it records)."""
+    replaces, state, request = entry.replaces, entry.state, entry.request
     previous_state = replaces.state if replaces is not None else None
     consent_spec.check_transition(previous_state, state)
-    sequence, previous_hash = _head(store, user_id)
+    sequence, previous_hash = _head(store, entry.user_id)
     moment = now()
-    decided = decided_at or moment
+    decided = entry.decided_at or moment
     document: dict[str, Any] = {
         "$schema": consent_spec.schema_id("consent-record"),
         "spec_version": consent_spec.SPEC_VERSION,
@@ -90,27 +158,29 @@ def append(
         "sequence": sequence,
         "previous_hash": previous_hash,
         "state": state,
-        "subject": subject,
+        "subject": entry.subject,
         "request": request,
-        "granted": granted,
-        "refused": refused,
-        "collection_method": collection_method,
+        "granted": entry.granted,
+        "refused": entry.refused,
+        "collection_method": entry.collection_method,
         "consent_type": "explicit",
-        "jurisdiction": request.get("relying_party", {}).get("jurisdiction", jurisdiction),
+        "jurisdiction": request.get("relying_party", {}).get("jurisdiction", "EU"),
         "language": request.get("language", "en"),
         "decided_at": _timestamp(decided),
         "recorded_at": _timestamp(moment),
     }
     if state in ACTIVE:
-        document["persona"] = {"persona_id": persona_ref or "default"}
+        document["persona"] = {"persona_id": entry.persona_ref or "default"}
     if replaces is not None:
         document["replaces"] = replaces.record_id
-    if withdrawal_id is not None:
-        document["withdrawal_id"] = withdrawal_id
-    if expires_at is not None:
-        document["expires_at"] = _timestamp(expires_at)
+    if entry.withdrawal_id is not None:
+        document["withdrawal_id"] = entry.withdrawal_id
+    if entry.expires_at is not None:
+        document["expires_at"] = _timestamp(entry.expires_at)
     if request.get("accepted_terms"):
         document["accepted_terms"] = request["accepted_terms"]
+    if entry.approved_scopes:
+        document["extensions"] = {APPROVED_SCOPES: list(entry.approved_scopes)}
     problems = consent_spec.validate(document, kind="consent-record")
     if problems:
         raise ValueError(
@@ -121,8 +191,8 @@ def append(
     receipt = consent_spec.sign_receipt(
         {
             "iss": issuer,
-            "sub": subject,
-            "aud": [client_id, issuer],
+            "sub": entry.subject,
+            "aud": [entry.client_id, issuer],
             "iat": epoch(moment),
             "jti": random_token(16),
             "spec_version": consent_spec.SPEC_VERSION,
@@ -135,17 +205,17 @@ def append(
     )
     row = ConsentRecord(
         record_id=document["record_id"],
-        user_id=user_id,
-        client_id=client_id,
+        user_id=entry.user_id,
+        client_id=entry.client_id,
         sequence=sequence,
         previous_hash=previous_hash,
         entry_hash=entry_hash,
         state=state,
         document=document,
         receipt=receipt,
-        persona_id=persona_id,
+        persona_id=entry.persona_id,
         recorded_at=moment,
-        expires_at=expires_at,
+        expires_at=entry.expires_at,
     )
     store.add_consent_record(row)
     return Appended(row, receipt)

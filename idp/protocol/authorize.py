@@ -303,14 +303,10 @@ def _login_is_fresh_enough(request: AuthorizationRequest, login: LoginState) -> 
 
 
 def _consent_is_remembered(ctx: Context, request: AuthorizationRequest, user: User) -> bool:
-    """Scope-level approval remembered, and every asked claim decided by an active record."""
-    remembered = ctx.store.get_consent(user.id, request.client_id)
-    if remembered is None or not set(request.consent_items()) <= set(remembered.scopes):
-        return False
-    if request.consent_request is None:
-        return True
-    record = decisions.current(ctx, user.id, request.client_id)
-    return decisions.covers(record, request.consent_request)
+    """Approval remembered in the ledger (:func:`idp.consent.decisions.remembered`)."""
+    return decisions.remembered(
+        ctx, user.id, request.client_id, request.consent_request, request.consent_items()
+    )
 
 
 def next_step(

@@ -19,7 +19,6 @@ from idp.storage.base import Aggregate, storable
 from idp.storage.models import (
     AccessToken,
     AuthorizationCode,
-    ConsentGrant,
     Grant,
     Interaction,
     RefreshToken,
@@ -62,30 +61,6 @@ class Grants(Aggregate):
             .values(completed_at=now())
         )
         return result.rowcount == 1
-
-    # -- remembered approval ------------------------------------------------------
-    def get_consent(self, user_id: str, client_id: str) -> ConsentGrant | None:
-        """What the person approved for this client before."""
-        return self.session.get(ConsentGrant, (user_id, client_id))
-
-    def save_consent(self, user_id: str, client_id: str, scopes: list[str]) -> None:
-        """Remember an approval (merging with what was approved before)."""
-        row = self.session.get(ConsentGrant, (user_id, client_id))
-        if row is None:
-            self.session.add(
-                ConsentGrant(user_id=user_id, client_id=client_id, scopes=scopes, granted_at=now())
-            )
-        else:
-            row.scopes = sorted(set(row.scopes) | set(scopes))
-            row.granted_at = now()
-
-    def forget_consent(self, user_id: str, client_id: str) -> None:
-        """Forget a remembered approval (after withdrawal or expiry the person is asked again)."""
-        self.session.execute(
-            delete(ConsentGrant).where(
-                ConsentGrant.user_id == user_id, ConsentGrant.client_id == client_id
-            )
-        )
 
     # -- grants ---------------------------------------------------------------------
     def create_grant(self, **fields: Any) -> Grant:

@@ -113,21 +113,6 @@ class Interaction(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
-class ConsentGrant(Base):
-    """What the person approved for a client: remembered so they are not asked every time."""
-
-    __tablename__ = "consent_grants"
-
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    client_id: Mapped[str] = mapped_column(
-        ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
-    )
-    scopes: Mapped[list] = mapped_column(JSON)
-    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
 class Grant(Base):
     """One authorization: the family of everything issued from one code (RFC 9700 §4.14)."""
 

@@ -27,7 +27,6 @@ from idp.storage.models import (
     AccessToken,
     AuditEvent,
     AuthorizationCode,
-    ConsentGrant,
     ConsentRecord,
     Disclosure,
     EventOutbox,
@@ -107,7 +106,6 @@ class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Audit):
             self.session.execute(delete(model).where(model.grant_id.in_(grants)))
         for model in (
             Grant,
-            ConsentGrant,
             Disclosure,
             Persona,
             LoginSession,

@@ -278,6 +278,7 @@ def consent_submit() -> Response | tuple[str, int]:
                 request.form.getlist("claim"),
                 approve=decision == "approve",
                 persona_id=persona_id,
+                scopes=auth_request.consent_items(),
             )
         except decisions.ConsentError as error:
             ctx.store.rollback()
@@ -297,7 +298,6 @@ def consent_submit() -> Response | tuple[str, int]:
                 auth_request.response_mode,
             )
         )
-    ctx.store.save_consent(login.user.id, client.client_id, auth_request.consent_items())
     params = authz.issue_code(ctx, client, auth_request, login, outcome)
     ctx.store.commit()
     return send_authorization_response(

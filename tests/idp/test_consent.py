@@ -51,7 +51,7 @@ ASKED = {
     "id_token": {"name": None, "email": None},
     "userinfo": {"name": None, "email": None, SHOE: {"essential": False}},
 }
-COUNTED = ("consent_records", "grants", "authorization_codes", "consent_grants", "event_outbox")
+COUNTED = ("consent_records", "grants", "authorization_codes", "event_outbox")
 
 
 # -- fixtures and helpers -------------------------------------------------------------------

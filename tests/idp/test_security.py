@@ -23,7 +23,7 @@ from idp.base.encoding import digest
 from idp.storage.models import (
     AccessToken,
     AuthorizationCode,
-    ConsentGrant,
+    ConsentRecord,
     Grant,
     Interaction,
     LoginSession,
@@ -647,9 +647,9 @@ def test_consent_post_without_a_valid_csrf_token_is_refused(shared_app, browser,
     form = {"interaction": interaction_from(location), "decision": "approve"}
     if token == "forged":
         form["csrf_token"] = csrf_from(page)[:-4] + "AAAA"
-    counts = (count_rows(shared_app, Grant), count_rows(shared_app, ConsentGrant))
+    counts = (count_rows(shared_app, Grant), count_rows(shared_app, ConsentRecord))
     assert_error_page(browser.post("/consent", data=form))
-    assert (count_rows(shared_app, Grant), count_rows(shared_app, ConsentGrant)) == counts
+    assert (count_rows(shared_app, Grant), count_rows(shared_app, ConsentRecord)) == counts
     form["csrf_token"] = csrf_from(page)
     assert "code" in callback_params(browser.post("/consent", data=form).headers["Location"])
 
