@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from idp.base.settings import describe, load_config
+from idp.base.settings import Settings, describe, load_settings
 from idp.profile.catalogue import load_catalogue
 
 DEMO_EMAIL = "demo@example.org"
@@ -23,29 +23,30 @@ class _Runtime:
     """Configuration and storage opened lazily for the CLI commands."""
 
     def __init__(self) -> None:
-        self._config: dict[str, Any] | None = None
+        self._settings: Settings | None = None
         self._catalogue = None
         self._engine = None
         self._sessions = None
 
     @property
-    def config(self) -> dict[str, Any]:
-        if self._config is None:
+    def settings(self) -> Settings:
+        if self._settings is None:
             try:
-                self._config = load_config()
+                settings = load_settings()
                 # A bad PORTA_CLAIMS_CATALOGUE stops the command here, naming the problem,
                 # and every command's Context carries the operator's catalogue.
-                self._catalogue = load_catalogue(self._config["CLAIMS_CATALOGUE"])
+                self._catalogue = load_catalogue(settings.claims_catalogue)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from exc
-        return self._config
+            self._settings = settings
+        return self._settings
 
     @property
     def engine(self):
         if self._engine is None:
             from idp.storage.db import make_engine
 
-            self._engine = make_engine(self.config["DATABASE_URL"])
+            self._engine = make_engine(self.settings.database_url)
         return self._engine
 
     def store(self, *, upgrade_sqlite: bool = True):
@@ -68,12 +69,12 @@ class _Runtime:
         from idp.base.outbound import json_fetcher
         from idp.keys import KeyRing
 
-        keys = KeyRing(lambda: self.store(), self.config["SECRET_KEY"], 0)
+        keys = KeyRing(lambda: self.store(), self.settings.secret_key, 0)
         return Context(
-            config=self.config,
+            settings=self.settings,
             store=store,
             keys=keys,
-            fetch_json=json_fetcher(self.config),
+            fetch_json=json_fetcher(self.settings),
             catalogue=self._catalogue,
         )
 
@@ -409,7 +410,7 @@ def keys_list(runtime: _Runtime) -> None:
     from idp.keys import ensure_keys
 
     store = runtime.store()
-    ensure_keys(store, runtime.config["SECRET_KEY"])
+    ensure_keys(store, runtime.settings.secret_key)
     store.commit()
     for key in store.list_keys(include_retired=True):
         state = "retired" if key.retired_at else ("active" if key.active else "verifying")
@@ -424,7 +425,7 @@ def keys_rotate(runtime: _Runtime) -> None:
     from idp.keys import rotate_keys
 
     store = runtime.store()
-    fresh = rotate_keys(store, runtime.config["SECRET_KEY"])
+    fresh = rotate_keys(store, runtime.settings.secret_key)
     store.commit()
     store.close()
     for key in fresh:
@@ -506,7 +507,7 @@ def events_deliver(runtime: _Runtime) -> None:
     runtime.store().close()
     from idp.base.outbound import guard
 
-    delivered = deliver_due(lambda: runtime.store(), guard=guard(runtime.config))
+    delivered = deliver_due(lambda: runtime.store(), guard=guard(runtime.settings))
     click.echo(f"delivered {delivered} event(s)")
 
 
@@ -532,7 +533,7 @@ def _prepare_database(runtime: _Runtime) -> None:
     from idp.keys import ensure_keys
 
     store = runtime.store(upgrade_sqlite=True)
-    ensure_keys(store, runtime.config["SECRET_KEY"])
+    ensure_keys(store, runtime.settings.secret_key)
     store.commit()
     store.close()
 
@@ -593,14 +594,14 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         client.client_secret_hash = digest(DEMO_CLIENT_SECRET)
         store.commit()
         store.close()
-    issuer = runtime.config["ISSUER"]
+    issuer = runtime.settings.issuer
     click.echo(
         "\n".join(
             [
                 "Porta demo",
                 f"  issuer:         {issuer}",
                 f"  discovery:      {issuer}/.well-known/openid-configuration",
-                f"  database:       {runtime.config['DATABASE_URL']}",
+                f"  database:       {runtime.settings.database_url}",
                 f"  person:         {DEMO_EMAIL} / {DEMO_PASSWORD}",
                 f"  shop client:    client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}",
                 "                  redirect_uri=http://127.0.0.1:5001/callback",

@@ -166,7 +166,7 @@ def decide(
         refused=refused,
         collection_method=collection_method,
         persona_id=persona_id,
-        persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
+        persona_ref=reference(persona_id, client.client_id, ctx.settings.secret_key),
         replaces=replaces,
         expires_at=expires_at,
     )
@@ -374,7 +374,7 @@ def switch_persona(
         refused=list(record.document["refused"]),
         collection_method="dashboard",
         persona_id=persona_id or None,
-        persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
+        persona_ref=reference(persona_id, client.client_id, ctx.settings.secret_key),
         replaces=record,
         expires_at=record.expires_at,
     )

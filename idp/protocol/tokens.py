@@ -23,7 +23,7 @@ def mint_access_token(
     ctx: Context, client: Client, grant: Grant | None, sub: str, scope: str
 ) -> tuple[str, int]:
     """A JWT access token per RFC 9068 §2.2, recorded by ``jti``; returns it and its lifetime."""
-    ttl = int(ctx.config["ACCESS_TOKEN_TTL"])
+    ttl = ctx.settings.access_token_ttl
     issued = now()
     jti = random_token(16)
     claims: dict[str, Any] = {
@@ -38,14 +38,14 @@ def mint_access_token(
     }
     if grant is not None and grant.auth_time is not None:
         claims["auth_time"] = epoch(grant.auth_time)
-    token = ctx.keys.sign(claims, ctx.config["ACCESS_TOKEN_SIGNING_ALG"], typ=ACCESS_TOKEN_TYP)
+    token = ctx.keys.sign(claims, ctx.settings.access_token_signing_alg, typ=ACCESS_TOKEN_TYP)
     ctx.store.record_access_token(jti, client.client_id, grant.id if grant else None, later(ttl))
     return token, ttl
 
 
 def id_token_alg(ctx: Context, client: Client) -> str:
     """The client's registered ID token algorithm, or the provider default."""
-    return client.metadata_.get("id_token_signed_response_alg", ctx.config["ID_TOKEN_SIGNING_ALG"])
+    return client.metadata_.get("id_token_signed_response_alg", ctx.settings.id_token_signing_alg)
 
 
 def mint_id_token(
@@ -70,7 +70,7 @@ def mint_id_token(
         "aud": client.client_id,
         "azp": client.client_id,
         "iat": epoch(issued),
-        "exp": epoch(issued) + int(ctx.config["ID_TOKEN_TTL"]),
+        "exp": epoch(issued) + ctx.settings.id_token_ttl,
         "amr": ["pwd"],
     }
     if grant.auth_time is not None:

@@ -92,7 +92,7 @@ def introspection_endpoint() -> Response:
 
 def _bearer_challenge(error: OAuthError) -> Response:
     """RFC 6750 §3: the WWW-Authenticate challenge; no error code when no token was sent."""
-    issuer = current_app.extensions["porta"]["config"]["ISSUER"]
+    issuer = current_app.extensions["porta"]["settings"].issuer
     parts = [f'realm="{issuer}"']
     if not (error.error == "invalid_token" and error.description == "no access token was sent"):
         parts.append(f'error="{error.error}"')
