@@ -28,18 +28,21 @@ from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrad
 from idp.web import (
     account,
     authorize,
-    endpoints,
+    discovery,
     labels,
     pages,
     portability,
     profile,
+    receipts,
     registration,
+    token,
+    userinfo,
 )
 from idp.web.common import oauth_error_response
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
-API_BLUEPRINTS = ("endpoints", "registration")
+API_BLUEPRINTS = ("discovery", "token", "userinfo", "receipts", "registration")
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -90,12 +93,12 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     keys = KeyRing(lambda: Store(sessions()), settings.secret_key, settings.key_cache_seconds)
     # OIDC Core §5.1 claims plus the operator's (consent_spec SPEC.md §11)
     catalogue = load_catalogue(settings.claims_catalogue)
-    discovery = provider_metadata(settings)  # built once: it depends on settings only
-    discovery["claims_supported"] = sorted(
-        set(discovery["claims_supported"]) | {claim.name for claim in catalogue}
+    metadata = provider_metadata(settings)  # built once: it depends on settings only
+    metadata["claims_supported"] = sorted(
+        set(metadata["claims_supported"]) | {claim.name for claim in catalogue}
     )
     app.extensions["porta"] = {
-        "discovery": discovery,
+        "discovery": metadata,
         "fetch_json": json_fetcher(settings),
         "outbound_guard": guard(settings),
         "settings": settings,
@@ -106,7 +109,10 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     }
 
     for blueprint in (
-        endpoints.bp,
+        discovery.bp,
+        token.bp,
+        userinfo.bp,
+        receipts.bp,
         registration.bp,
         authorize.bp,
         pages.bp,
