@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from idp.base.context import Context
 from idp.base.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.base.outbound import guard, json_fetcher
-from idp.base.settings import load_config
+from idp.base.settings import Settings, load_settings
 from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
 from idp.keys import KeyRing, ensure_keys
@@ -28,18 +28,21 @@ from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrad
 from idp.web import (
     account,
     authorize,
-    endpoints,
+    discovery,
     labels,
     pages,
     portability,
     profile,
+    receipts,
     registration,
+    token,
+    userinfo,
 )
 from idp.web.common import oauth_error_response
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
-API_BLUEPRINTS = ("endpoints", "registration")
+API_BLUEPRINTS = ("discovery", "token", "userinfo", "receipts", "registration")
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -54,25 +57,25 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     (``porta serve`` does this for SQLite); otherwise an outdated database is
     an error that names the command to run.
     """
-    settings = load_config(config)
+    settings = load_settings(config)
     app = Flask(__name__)
-    secure = settings["ISSUER"].startswith("https://")
+    secure = settings.issuer.startswith("https://")
     app.config.update(
-        SECRET_KEY=settings["SECRET_KEY"],
-        TESTING=settings["TESTING"],
-        MAX_CONTENT_LENGTH=settings["MAX_REQUEST_BYTES"],
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
         SESSION_COOKIE_NAME="porta_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
-        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings["SESSION_TTL"]),
-        WTF_CSRF_TIME_LIMIT=settings["INTERACTION_TTL"],
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_ttl),
+        WTF_CSRF_TIME_LIMIT=settings.interaction_ttl,
         WTF_CSRF_SSL_STRICT=secure,
-        RATELIMIT_STORAGE_URI=settings["RATELIMIT_STORAGE_URI"],
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_HEADERS_ENABLED=True,
     )
 
-    engine = make_engine(settings["DATABASE_URL"])
+    engine = make_engine(settings.database_url)
     if auto_upgrade:
         upgrade(engine)
     elif not is_up_to_date(engine):
@@ -83,22 +86,22 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     sessions = make_sessionmaker(engine)
     startup = Store(sessions())
     try:
-        ensure_keys(startup, settings["SECRET_KEY"])  # first start: generate the signing keys
+        ensure_keys(startup, settings.secret_key)  # first start: generate the signing keys
         startup.commit()
     finally:
         startup.close()
-    keys = KeyRing(lambda: Store(sessions()), settings["SECRET_KEY"], settings["KEY_CACHE_SECONDS"])
+    keys = KeyRing(lambda: Store(sessions()), settings.secret_key, settings.key_cache_seconds)
     # OIDC Core §5.1 claims plus the operator's (consent_spec SPEC.md §11)
-    catalogue = load_catalogue(settings["CLAIMS_CATALOGUE"])
-    discovery = provider_metadata(settings)  # built once: it depends on settings only
-    discovery["claims_supported"] = sorted(
-        set(discovery["claims_supported"]) | {claim.name for claim in catalogue}
+    catalogue = load_catalogue(settings.claims_catalogue)
+    metadata = provider_metadata(settings)  # built once: it depends on settings only
+    metadata["claims_supported"] = sorted(
+        set(metadata["claims_supported"]) | {claim.name for claim in catalogue}
     )
     app.extensions["porta"] = {
-        "discovery": discovery,
+        "discovery": metadata,
         "fetch_json": json_fetcher(settings),
         "outbound_guard": guard(settings),
-        "config": settings,
+        "settings": settings,
         "engine": engine,
         "sessionmaker": sessions,
         "keys": keys,
@@ -106,7 +109,10 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     }
 
     for blueprint in (
-        endpoints.bp,
+        discovery.bp,
+        token.bp,
+        userinfo.bp,
+        receipts.bp,
         registration.bp,
         authorize.bp,
         pages.bp,
@@ -132,20 +138,20 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     # the same throttle guards both against brute force and abuse.
     for endpoint in ("authorize.login_submit", "portability.import_page"):
         app.view_functions[endpoint] = limiter.limit(
-            settings["LOGIN_RATE_LIMIT"], methods=["POST"]
+            settings.login_rate_limit, methods=["POST"]
         )(app.view_functions[endpoint])
 
     app.add_template_filter(labels.claim_label, "claim_label")
     app.add_template_filter(labels.purpose_label, "purpose_label")
     app.add_template_filter(labels.retention_text, "retention_text")
     _install_handlers(app)
-    if not settings["TESTING"] and settings["EVENT_PUMP_SECONDS"] > 0:
+    if not settings.testing and settings.event_pump_seconds > 0:
         start_pump(sessions, keys, settings, catalogue)
     return app
 
 
 def start_pump(
-    sessions: Any, keys: KeyRing, settings: dict[str, Any], catalogue: Catalogue
+    sessions: Any, keys: KeyRing, settings: Settings, catalogue: Catalogue
 ) -> threading.Thread:
     """A daemon thread per worker: push due events, expire lapsed consents, forever."""
 
@@ -154,7 +160,7 @@ def start_pump(
 
     def loop() -> None:
         while True:
-            time.sleep(settings["EVENT_PUMP_SECONDS"])
+            time.sleep(settings.event_pump_seconds)
             try:
                 deliver_due(open_store, guard=guard(settings))
                 store = open_store()

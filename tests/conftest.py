@@ -115,7 +115,7 @@ def context_of(app, store: Store) -> Context:
     """A protocol Context on the app's configuration."""
     porta = app.extensions["porta"]
     return Context(
-        config=porta["config"],
+        settings=porta["settings"],
         store=store,
         keys=porta["keys"],
         fetch_json=porta["fetch_json"],

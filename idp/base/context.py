@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from idp.base.settings import Settings
+
 if TYPE_CHECKING:  # the layers above provide them; the base layer only names their types
     from idp.keys import KeyRing
     from idp.profile.catalogue import Catalogue
@@ -16,7 +18,7 @@ if TYPE_CHECKING:  # the layers above provide them; the base layer only names th
 class Context:
     """Configuration, the unit of work and the key ring for one request."""
 
-    config: dict[str, Any]
+    settings: Settings
     store: Store
     keys: KeyRing
     # Fetches a JSON document over HTTPS (client jwks_uri); replaced in tests by nothing:
@@ -28,7 +30,7 @@ class Context:
     @property
     def issuer(self) -> str:
         """The issuer identifier."""
-        return self.config["ISSUER"]
+        return self.settings.issuer
 
     def endpoint(self, path: str) -> str:
         """Absolute URL of one of our endpoints."""

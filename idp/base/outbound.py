@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from idp.base.settings import Settings
+
 MAX_DOCUMENT_BYTES = 256 * 1024
 
 
@@ -40,10 +42,10 @@ def _issuer_is_loopback(issuer: str) -> bool:
         return False
 
 
-def guard(config: dict[str, Any]) -> Callable[[str], None]:
+def guard(settings: Settings) -> Callable[[str], None]:
     """A check to call with each URL before requesting it; raises OutboundRefusedError."""
-    allow_private = bool(config.get("OUTBOUND_PRIVATE_ADDRESSES"))
-    allow_loopback = allow_private or _issuer_is_loopback(config["ISSUER"])
+    allow_private = settings.outbound_private_addresses
+    allow_loopback = allow_private or _issuer_is_loopback(settings.issuer)
 
     def check(url: str) -> None:
         parts = urlsplit(url)
@@ -70,9 +72,9 @@ def guard(config: dict[str, Any]) -> Callable[[str], None]:
     return check
 
 
-def json_fetcher(config: dict[str, Any]) -> Callable[[str], Any]:
+def json_fetcher(settings: Settings) -> Callable[[str], Any]:
     """GET a JSON document (a client's jwks_uri…) through the guard, bounded in time and size."""
-    check = guard(config)
+    check = guard(settings)
 
     def fetch(url: str) -> Any:
         check(url)

@@ -1,205 +1,231 @@
-"""Every Porta setting in one place: its default, its ``PORTA_*`` variable, what it does.
+"""Every Porta setting in one place: its type, default, ``PORTA_*`` variable and meaning.
+
+:class:`Settings` is a frozen dataclass; each field carries its documentation in
+``metadata["doc"]``, and :func:`describe` (``porta config``) prints the table
+from the fields, so there is no second list to keep in step.
 
 A setting is read, in order of precedence, from the mapping given to
-:func:`idp.app.create_app`, then from the environment variable named in its
-:class:`Setting`, then from the default below. Values from the environment are
-strings and are converted to the type of the default.
+:func:`idp.app.create_app` (keyed by the upper-case name, ``{"ISSUER": …}``),
+then from the environment variable ``PORTA_<NAME>``, then from the default.
+Values from the environment are strings and are converted to the field's type;
+a value that does not convert stops the provider with an error naming the
+variable.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+def _setting(default: Any, doc: str, *, env: bool = True) -> Any:
+    """A documented field; ``env=False`` for one that only create_app's mapping can set."""
+    return field(default=default, metadata={"doc": doc, "env": env})
 
 
 @dataclass(frozen=True)
-class Setting:
-    """One documented configuration option."""
+class Settings:
+    """The provider's configuration, resolved once by :func:`load_settings`."""
 
-    name: str
-    default: Any
-    doc: str
-
-    @property
-    def env(self) -> str:
-        """The environment variable that sets this option."""
-        return f"PORTA_{self.name}"
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "DATABASE_URL",
+    database_url: str = _setting(
         "sqlite:///porta.sqlite",
         "SQLAlchemy URL of the database. SQLite (WAL mode) needs no setup; for PostgreSQL use "
         "postgresql+psycopg://user@host/db (install the `postgres` extra).",
-    ),
-    Setting(
-        "ISSUER",
+    )
+    issuer: str = _setting(
         "http://127.0.0.1:8000",
         "The issuer identifier (OIDC Discovery §4.3, RFC 8414 §2): the https URL that is the "
         "prefix of every endpoint and the `iss` of every token. http is only for local use.",
-    ),
-    Setting(
-        "SECRET_KEY",
+    )
+    # None only before load_settings resolves it (for SQLite, from a side file).
+    secret_key: str | None = _setting(
         None,
         "Signs session cookies and, through HKDF, derives the key that encrypts private signing "
         "keys at rest. Required for any database but SQLite; for SQLite, when unset, a random key "
         "is kept in a 0600 file beside the database (<db>.secret).",
-    ),
-    Setting("AUTH_CODE_TTL", 60, "Lifetime of an authorization code in seconds (RFC 6749 §4.1.2)."),
-    Setting(
-        "ACCESS_TOKEN_TTL",
+    )
+    auth_code_ttl: int = _setting(
+        60, "Lifetime of an authorization code in seconds (RFC 6749 §4.1.2)."
+    )
+    access_token_ttl: int = _setting(
         600,
         "Lifetime of a JWT access token in seconds (RFC 9068; short, as RFC 9700 §2.2 advises).",
-    ),
-    Setting("ID_TOKEN_TTL", 600, "Lifetime of an ID token in seconds (OIDC Core §2)."),
-    Setting(
-        "REFRESH_TOKEN_TTL",
+    )
+    id_token_ttl: int = _setting(600, "Lifetime of an ID token in seconds (OIDC Core §2).")
+    refresh_token_ttl: int = _setting(
         30 * 24 * 3600,
         "Absolute lifetime of a refresh-token family in seconds; rotation never extends it.",
-    ),
-    Setting("SESSION_TTL", 8 * 3600, "How long a login session at the provider lasts, in seconds."),
-    Setting(
-        "INTERACTION_TTL",
+    )
+    session_ttl: int = _setting(
+        8 * 3600, "How long a login session at the provider lasts, in seconds."
+    )
+    interaction_ttl: int = _setting(
         1800,
         "How long a pending authorization request waits for login and consent, in seconds.",
-    ),
-    Setting(
-        "ID_TOKEN_SIGNING_ALG",
+    )
+    id_token_signing_alg: str = _setting(
         "ES256",
         "Default ID token signing algorithm; clients may ask for RS256 through "
         "`id_token_signed_response_alg` (OIDC Registration §2).",
-    ),
-    Setting(
-        "ACCESS_TOKEN_SIGNING_ALG",
+    )
+    access_token_signing_alg: str = _setting(
         "RS256",
         "Signing algorithm of JWT access tokens. RFC 9068 §2.1 makes RS256 the one every "
         "resource server supports.",
-    ),
-    Setting(
-        "REQUIRE_PKCE",
+    )
+    require_pkce: bool = _setting(
         False,
         "Require PKCE (RFC 7636) from confidential clients too. Public clients always need it "
         "(RFC 9700 §2.1.1); `plain` is refused either way.",
-    ),
-    Setting(
-        "DEFAULT_SUBJECT_TYPE",
+    )
+    default_subject_type: str = _setting(
         "pairwise",
         "Subject identifier type for clients that do not ask for one (OIDC Core §8): pairwise "
         "keeps relying parties from linking a person across sectors.",
-    ),
-    Setting(
-        "REGISTRATION",
+    )
+    registration: str = _setting(
         "open",
         "Dynamic client registration (RFC 7591): `open` (anyone may register), `token` (an "
         "initial access token is required, RFC 7591 §3) or `closed` (endpoint absent).",
-    ),
-    Setting(
-        "REGISTRATION_INITIAL_ACCESS_TOKEN",
+    )
+    registration_initial_access_token: str | None = _setting(
         None,
         "The initial access token required when REGISTRATION is `token`.",
-    ),
-    Setting(
-        "LOGIN_RATE_LIMIT",
+    )
+    login_rate_limit: str = _setting(
         "10 per minute;50 per hour",
         "Flask-Limiter rate for login attempts per client address (RFC 9700 §4.x, brute force).",
-    ),
-    Setting(
-        "RATELIMIT_STORAGE_URI",
+    )
+    ratelimit_storage_uri: str = _setting(
         "memory://",
         "Where login rate-limit counters live. `memory://` counts per worker process; use "
         "redis://host:6379 so that every worker and host shares the same counters.",
-    ),
-    Setting(
-        "MAX_REQUEST_BYTES",
+    )
+    max_request_bytes: int = _setting(
         64 * 1024,
         "Largest request body accepted; larger requests get a 413 OAuth error.",
-    ),
-    Setting(
-        "KEY_CACHE_SECONDS",
+    )
+    key_cache_seconds: int = _setting(
         30,
         "How long a worker keeps the signing keys in memory before re-reading the key table, so "
         "a `porta keys rotate` reaches running workers within this delay.",
-    ),
-    Setting("SITE_NAME", "Porta", "Name shown on the person's pages."),
-    Setting(
-        "CLAIMS_CATALOGUE",
+    )
+    site_name: str = _setting("Porta", "Name shown on the person's pages.")
+    claims_catalogue: str | None = _setting(
         None,
         "Path to a JSON claims-catalogue document (consent_spec SPEC.md §11) adding custom "
         "URI-named claims (OIDC Core §5.1.2) to the built-in OIDC Core §5.1 ones, or re-labelling "
         "standard claims and setting their sensitivity. Checked at start: an invalid file stops "
         "the provider with an error naming the problem. Served at /claims-catalogue.json.",
-    ),
-    Setting(
-        "OUTBOUND_PRIVATE_ADDRESSES",
+    )
+    outbound_private_addresses: bool = _setting(
         False,
         "Let the provider fetch client-supplied URLs (jwks_uri, sector_identifier_uri) and push "
         "events to addresses on private networks. Off by default (server-side request forgery); "
         "loopback is allowed while the issuer itself is on loopback.",
-    ),
-    Setting(
-        "EVENT_PUMP_SECONDS",
+    )
+    event_pump_seconds: int = _setting(
         15,
         "How often each server worker pushes due consent events and back-channel logout tokens "
         "from the outbox and expires lapsed consents; 0 turns the pump off (then run "
         "`porta events deliver` and `porta consents expire` from cron).",
-    ),
-    Setting(
-        "ARGON2_TIME_COST",
+    )
+    argon2_time_cost: int = _setting(
         3,
         "argon2id passes. With the two settings below, the defaults are RFC 9106 §4's second "
         "recommended option (as argon2-cffi's defaults); lower them only for tests.",
-    ),
-    Setting("ARGON2_MEMORY_KIB", 65536, "argon2id memory per hash, in KiB."),
-    Setting("ARGON2_PARALLELISM", 4, "argon2id lanes."),
-)
+    )
+    argon2_memory_kib: int = _setting(65536, "argon2id memory per hash, in KiB.")
+    argon2_parallelism: int = _setting(4, "argon2id lanes.")
+    testing: bool = _setting(
+        False,
+        "Flask's TESTING flag; also keeps the background event pump from starting. Tests set "
+        "it through create_app({'TESTING': True}); it has no environment variable.",
+        env=False,
+    )
 
-_BY_NAME = {s.name: s for s in SETTINGS}
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings the environment and the defaults give, read once per process.
+
+        For code that runs without a Context: :mod:`idp.profile.accounts` takes the
+        argon2 cost from here (tests lower it with ``PORTA_ARGON2_*`` variables set
+        before the first hash). It skips :func:`load_settings`' checks and its
+        SQLite side secret, so reading it has no effect on disk; ``secret_key`` is
+        therefore only what the environment says.
+        """
+        return _from_environment()
 
 
-def setting(name: str) -> Any:
-    """One setting from the environment or its default (for code that has no app config)."""
-    item = _BY_NAME[name]
-    raw = os.environ.get(item.env)
-    return item.default if raw is None else _convert(raw, item.default)
+def env_name(item: Any) -> str:
+    """The environment variable of a :class:`Settings` field."""
+    return f"PORTA_{item.name.upper()}"
 
 
-def _convert(raw: str, default: Any) -> Any:
-    if isinstance(default, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        return int(raw)
-    return raw
+@cache
+def _types() -> dict[str, Any]:
+    return get_type_hints(Settings)
 
 
-def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Resolve every setting from ``overrides``, the environment and the defaults."""
+def _convert(variable: str, raw: str, kind: Any) -> Any:
+    """A ``PORTA_*`` string as the field's type, or a ValueError naming the variable."""
+    if kind is bool:
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ValueError(f"{variable} must be true or false, got {raw!r}")
+    if kind is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ValueError(f"{variable} must be a whole number, got {raw!r}") from None
+    return raw  # str, or str | None
+
+
+def _read(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Each field's value from ``overrides`` (upper-case names), the environment or its default."""
+    types = _types()
+    values: dict[str, Any] = {}
+    for item in fields(Settings):
+        key = item.name.upper()
+        if key in overrides:
+            values[item.name] = overrides[key]
+        elif item.metadata["env"] and env_name(item) in os.environ:
+            values[item.name] = _convert(env_name(item), os.environ[env_name(item)], types[item.name])
+    return values
+
+
+@cache
+def _from_environment() -> Settings:
+    return Settings(**_read({}))
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Resolve every setting from ``overrides``, the environment and the defaults, and check them."""
     overrides = dict(overrides or {})
-    unknown = set(overrides) - set(_BY_NAME) - {"TESTING"}
+    unknown = set(overrides) - {item.name.upper() for item in fields(Settings)}
     if unknown:
         raise ValueError(f"unknown Porta setting(s): {', '.join(sorted(unknown))}")
-    config: dict[str, Any] = {}
-    for setting in SETTINGS:
-        if setting.name in overrides:
-            config[setting.name] = overrides[setting.name]
-        elif setting.env in os.environ:
-            config[setting.name] = _convert(os.environ[setting.env], setting.default)
-        else:
-            config[setting.name] = setting.default
-    config["ISSUER"] = config["ISSUER"].rstrip("/")
-    config["TESTING"] = bool(overrides.get("TESTING", False))
-    if config["REGISTRATION"] not in {"open", "token", "closed"}:
+    settings = Settings(**_read(overrides))
+    settings = replace(settings, issuer=settings.issuer.rstrip("/"), testing=bool(settings.testing))
+    if settings.registration not in {"open", "token", "closed"}:
         raise ValueError("PORTA_REGISTRATION must be one of open, token, closed")
-    if config["REGISTRATION"] == "token" and not config["REGISTRATION_INITIAL_ACCESS_TOKEN"]:
+    if settings.registration == "token" and not settings.registration_initial_access_token:
         raise ValueError("PORTA_REGISTRATION=token needs PORTA_REGISTRATION_INITIAL_ACCESS_TOKEN")
-    if config["ID_TOKEN_SIGNING_ALG"] not in {"ES256", "RS256"}:
+    if settings.id_token_signing_alg not in {"ES256", "RS256"}:
         raise ValueError("PORTA_ID_TOKEN_SIGNING_ALG must be ES256 or RS256")
-    if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = _sqlite_side_secret(config["DATABASE_URL"])
-    return config
+    if not settings.secret_key:
+        settings = replace(settings, secret_key=_sqlite_side_secret(settings.database_url))
+    return settings
 
 
 def _sqlite_side_secret(database_url: str) -> str:
@@ -223,6 +249,7 @@ def _sqlite_side_secret(database_url: str) -> str:
 def describe() -> str:
     """The settings as a Markdown table, for the README and `porta config`."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    for s in SETTINGS:
-        rows.append(f"| `{s.env}` | `{s.default}` | {s.doc} |")
+    for item in fields(Settings):
+        if item.metadata["env"]:
+            rows.append(f"| `{env_name(item)}` | `{item.default}` | {item.metadata['doc']} |")
     return "\n".join(rows)

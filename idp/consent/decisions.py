@@ -196,7 +196,7 @@ def decide(
             refused=refused,
             collection_method=collection_method,
             persona_id=persona_id,
-            persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
+            persona_ref=reference(persona_id, client.client_id, ctx.settings.secret_key),
             replaces=replaces,
             expires_at=expires_at,
             approved_scopes=None if refusing else list(scopes),
@@ -382,7 +382,7 @@ def switch_persona(
         "renewed",
         collection_method="dashboard",
         persona_id=persona_id or None,
-        persona_ref=reference(persona_id, client.client_id, ctx.config["SECRET_KEY"]),
+        persona_ref=reference(persona_id, client.client_id, ctx.settings.secret_key),
     )
     for grant in _grants_of(ctx, user.id, client.client_id):
         grant.persona_id = persona_id or None

@@ -9,7 +9,7 @@ from typing import Any
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from idp.base.settings import setting
+from idp.base.settings import Settings
 from idp.storage import Store
 from idp.storage.models import User
 
@@ -23,9 +23,14 @@ def _hasher_for(time_cost: int, memory_kib: int, parallelism: int) -> tuple[Pass
 
 
 def _hasher() -> tuple[PasswordHasher, str]:
-    """The argon2id hasher of the configured cost, and a dummy hash made with it."""
+    """The argon2id hasher of the configured cost, and a dummy hash made with it.
+
+    Hashing has no Context, so the cost comes from the environment
+    (``PORTA_ARGON2_*``, read once per process by Settings.from_environment).
+    """
+    settings = Settings.from_environment()
     return _hasher_for(
-        setting("ARGON2_TIME_COST"), setting("ARGON2_MEMORY_KIB"), setting("ARGON2_PARALLELISM")
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )
 
 

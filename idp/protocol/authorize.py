@@ -249,7 +249,7 @@ def validate_authorization_request(
         challenge = pkce.check_challenge(
             params.get("code_challenge"),
             params.get("code_challenge_method"),
-            required=is_public(client) or bool(ctx.config["REQUIRE_PKCE"]),
+            required=is_public(client) or ctx.settings.require_pkce,
         )
 
         prompt = split_scope(params.get("prompt"))
@@ -401,7 +401,7 @@ def issue_code(
         claims=_claims_with_details(request),
         auth_time=login.auth_time,
         sid=login.sid,
-        expires_at=later(ctx.config["REFRESH_TOKEN_TTL"]),
+        expires_at=later(ctx.settings.refresh_token_ttl),
     )
     code = random_token(32)
     ctx.store.create_code(
@@ -411,7 +411,7 @@ def issue_code(
         redirect_uri=request.redirect_uri,
         nonce=request.nonce,
         code_challenge=request.code_challenge,
-        expires_at=later(ctx.config["AUTH_CODE_TTL"]),
+        expires_at=later(ctx.settings.auth_code_ttl),
     )
     return response_params(ctx, {"code": code}, request.state)
 

@@ -6,17 +6,18 @@ from typing import Any
 
 import consent_spec
 from idp.base.context import PATHS
+from idp.base.settings import Settings
 from idp.consent.consent_request import CONSENT_DETAIL_TYPE
 from idp.profile.claims import PROTOCOL_CLAIMS, STANDARD_CLAIMS
 from idp.protocol.authorize import PROMPT_VALUES, RESPONSE_MODES, SUPPORTED_SCOPES
 from idp.protocol.clients import ASSERTION_ALGS, AUTH_METHODS
 
 
-def provider_metadata(config: dict[str, Any]) -> dict[str, Any]:
+def provider_metadata(settings: Settings) -> dict[str, Any]:
     """The discovery document; every URL is under the issuer."""
-    issuer = config["ISSUER"]
+    issuer = settings.issuer
     endpoints = {name: issuer + path for name, path in PATHS.items()}
-    if config["REGISTRATION"] == "closed":
+    if settings.registration == "closed":
         endpoints.pop("registration_endpoint")
     return {
         "issuer": issuer,
@@ -45,7 +46,7 @@ def provider_metadata(config: dict[str, Any]) -> dict[str, Any]:
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         "ui_locales_supported": ["en"],
-        "access_token_signing_alg_values_supported": [config["ACCESS_TOKEN_SIGNING_ALG"]],
+        "access_token_signing_alg_values_supported": [settings.access_token_signing_alg],
         # Porta's consent profile (consent_spec): receipts in token responses, consent events.
         "consent_receipts_supported": True,
         "consent_spec_version": consent_spec.SPEC_VERSION,

@@ -8,7 +8,7 @@ from idp.base.clock import epoch, now
 from idp.base.context import Context
 from idp.base.encoding import digest
 from idp.base.errors import InvalidRequestError, InvalidTokenError
-from idp.protocol.tokens import verify_access_token
+from idp.protocol.access_token import verify_access_token
 from idp.storage.models import Client
 
 INACTIVE = {"active": False}

@@ -33,12 +33,12 @@ def _bearer(authorization: str | None) -> str | None:
 
 def check_registration_allowed(ctx: Context, authorization: str | None) -> None:
     """Enforce the registration policy of the configuration."""
-    policy = ctx.config["REGISTRATION"]
+    policy = ctx.settings.registration
     if policy == "closed":
         raise NotFoundError("dynamic client registration is disabled on this provider")
     if policy == "token":
         token = _bearer(authorization)
-        expected = ctx.config["REGISTRATION_INITIAL_ACCESS_TOKEN"]
+        expected = ctx.settings.registration_initial_access_token
         if token is None or not constant_time_equals(token, expected):
             raise InvalidTokenError("a valid initial access token is required (RFC 7591 §3)")
 
@@ -76,7 +76,7 @@ def _check_subject_type(ctx: Context, metadata: dict[str, Any]) -> None:
     if "sector_identifier_uri" in metadata:
         check_sector_identifier(ctx, metadata)
         return
-    subject_type = metadata.get("subject_type", ctx.config["DEFAULT_SUBJECT_TYPE"])
+    subject_type = metadata.get("subject_type", ctx.settings.default_subject_type)
     if (
         subject_type == "pairwise"
         and len(distinct_redirect_hosts(metadata.get("redirect_uris", []))) > 1

@@ -28,8 +28,9 @@ from idp.consent.consent_request import granted_details
 from idp.consent.decisions import grant_still_consented
 from idp.profile.subjects import subject
 from idp.protocol import pkce
+from idp.protocol.access_token import mint_access_token
 from idp.protocol.clients import is_public
-from idp.protocol.tokens import mint_access_token, mint_id_token
+from idp.protocol.id_token import mint_id_token
 from idp.storage.models import Client, Grant
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")

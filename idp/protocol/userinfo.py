@@ -8,7 +8,7 @@ from idp.base.context import Context
 from idp.base.errors import InsufficientScopeError, InvalidRequestError, InvalidTokenError
 from idp.profile.claims import release
 from idp.profile.personas import get_persona, overlay
-from idp.protocol.tokens import verify_access_token
+from idp.protocol.access_token import verify_access_token
 
 
 def bearer_token(authorization: str | None, form_token: str | None) -> str:

@@ -286,7 +286,7 @@ def openapi() -> Response:
     document = json.loads(
         resources.files("idp").joinpath("schemas/account-api.openapi.json").read_text()
     )
-    document["servers"] = [{"url": current_app.extensions["porta"]["config"]["ISSUER"]}]
+    document["servers"] = [{"url": current_app.extensions["porta"]["settings"].issuer}]
     return jsonify(document)
 
 

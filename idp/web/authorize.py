@@ -80,7 +80,7 @@ def _continue(
         )
     if interaction_id is None:
         row = ctx.store.create_interaction(
-            client.client_id, auth_request.to_json(), later(ctx.config["INTERACTION_TTL"])
+            client.client_id, auth_request.to_json(), later(ctx.settings.interaction_ttl)
         )
         interaction_id = row.id
         ctx.store.commit()
@@ -167,7 +167,7 @@ def login_submit() -> Response | tuple[str, int]:
             next=form.get("next", ""),
         ), 401
     ctx = context()
-    sid = ctx.store.create_login_session(user.id, now(), later(ctx.config["SESSION_TTL"]))
+    sid = ctx.store.create_login_session(user.id, now(), later(ctx.settings.session_ttl))
     if row is not None and auth_request is not None:
         auth_request.fresh_login = True
         row.request = auth_request.to_json()

@@ -27,7 +27,7 @@ def context() -> Context:
     """The protocol Context for this request."""
     porta = current_app.extensions["porta"]
     return Context(
-        config=porta["config"],
+        settings=porta["settings"],
         store=store(),
         keys=porta["keys"],
         fetch_json=porta["fetch_json"],
@@ -69,7 +69,7 @@ def request_body() -> bytes:
     of failing, so a body that fills the limit is refused: a truncated body must never
     be read as if it were complete.
     """
-    limit = current_app.extensions["porta"]["config"]["MAX_REQUEST_BYTES"]
+    limit = current_app.extensions["porta"]["settings"].max_request_bytes
     if request.content_length is not None and request.content_length > limit:
         raise RequestTooLargeError(f"request body larger than {limit} bytes")
     raw = request.get_data(cache=True)
@@ -80,7 +80,7 @@ def request_body() -> bytes:
 
 def body_params(*, required: bool = True) -> tuple[dict[str, str], set[str]]:
     """Form body parameters (RFC 6749 Appendix B), strictly decoded, with repeated names."""
-    limit = current_app.extensions["porta"]["config"]["MAX_REQUEST_BYTES"]
+    limit = current_app.extensions["porta"]["settings"].max_request_bytes
     if request.content_length is not None and request.content_length > limit:
         raise RequestTooLargeError(f"request body larger than {limit} bytes")
     if request.mimetype != FORM_TYPE:

@@ -77,7 +77,7 @@ def catalogue() -> Catalogue:
 @bp.route("/claims-catalogue.json", methods=["GET"])
 def claims_catalogue() -> Response:
     """The provider's claims catalogue (consent_spec SPEC.md §11), for RPs and other providers."""
-    issuer = current_app.extensions["porta"]["config"]["ISSUER"]
+    issuer = current_app.extensions["porta"]["settings"].issuer
     response = jsonify(catalogue().document(issuer))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

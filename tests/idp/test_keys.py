@@ -73,8 +73,8 @@ def _cli(app, *args: str, secret: str = SECRET_KEY):
 
     A kid is base64url and may start with "-", so it is passed after "--".
     """
-    config = app.extensions["porta"]["config"]
-    env = {"PORTA_DATABASE_URL": config["DATABASE_URL"], "PORTA_SECRET_KEY": secret, "PORTA_ISSUER": ISSUER}
+    settings = app.extensions["porta"]["settings"]
+    env = {"PORTA_DATABASE_URL": settings.database_url, "PORTA_SECRET_KEY": secret, "PORTA_ISSUER": ISSUER}
     return CliRunner().invoke(porta, list(args), env=env)
 
 

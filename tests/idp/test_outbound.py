@@ -6,12 +6,15 @@ so no traffic leaves the machine.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from idp.base.outbound import OutboundRefusedError, guard
+from idp.base.settings import Settings
 
-PUBLIC_ISSUER = {"ISSUER": "https://id.example", "OUTBOUND_PRIVATE_ADDRESSES": False}
-LOOPBACK_ISSUER = {"ISSUER": "http://127.0.0.1:8000", "OUTBOUND_PRIVATE_ADDRESSES": False}
+PUBLIC_ISSUER = Settings(issuer="https://id.example", outbound_private_addresses=False)
+LOOPBACK_ISSUER = Settings(issuer="http://127.0.0.1:8000", outbound_private_addresses=False)
 
 
 @pytest.mark.parametrize(
@@ -41,7 +44,7 @@ def test_a_provider_on_loopback_may_reach_loopback_but_not_private_networks():
 
 
 def test_operators_can_allow_private_networks():
-    check = guard({**PUBLIC_ISSUER, "OUTBOUND_PRIVATE_ADDRESSES": True})
+    check = guard(replace(PUBLIC_ISSUER, outbound_private_addresses=True))
     check("http://10.0.0.1/jwks")
     check("http://127.0.0.1/jwks")
 

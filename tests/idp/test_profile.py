@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 import consent_spec
-from idp.cli import _Runtime, main
+from idp.cli import main
+from idp.cli.runtime import Runtime
 from idp.consent.consent_request import build_request
 from idp.profile.accounts import create_user
 from idp.profile.catalogue import BUILTIN, CatalogueError, load_catalogue
@@ -235,7 +236,7 @@ def test_the_cli_context_carries_the_operators_catalogue(monkeypatch, tmp_path):
     built-in one: the Context is built from the same loaded catalogue as the web app's."""
     monkeypatch.setenv("PORTA_CLAIMS_CATALOGUE", str(_operator_file(tmp_path)))
     monkeypatch.setenv("PORTA_DATABASE_URL", f"sqlite:///{tmp_path}/porta.sqlite")
-    runtime = _Runtime()
+    runtime = Runtime()
     store = runtime.store()
     try:
         ctx = runtime.context(store)

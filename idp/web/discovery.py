@@ -1,0 +1,29 @@
+"""Public metadata: the discovery document (OIDC Discovery §4, RFC 8414 §3) and JWKS (RFC 7517)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+
+from idp.base.context import PATHS
+from idp.web.common import json_response
+
+bp = Blueprint("discovery", __name__)
+
+
+@bp.route("/.well-known/openid-configuration", methods=["GET"])
+@bp.route("/.well-known/oauth-authorization-server", methods=["GET"])
+def discovery() -> Response:
+    """Provider metadata: OpenID Connect Discovery 1.0 §4 and RFC 8414 §3."""
+    response = json_response(current_app.extensions["porta"]["discovery"], no_store=False)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.route(PATHS["jwks_uri"], methods=["GET"])
+def jwks() -> Response:
+    """The provider's public signing keys as a JWK Set (RFC 7517 §5)."""
+    response = json_response(current_app.extensions["porta"]["keys"].jwks(), no_store=False)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
