@@ -86,8 +86,8 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     sessions = make_sessionmaker(engine)
     startup = Store(sessions())
     try:
-        ensure_keys(startup, settings.secret_key)  # first start: generate the signing keys
-        startup.commit()
+        with startup.unit_of_work():
+            ensure_keys(startup, settings.secret_key)  # first start: generate the signing keys
     finally:
         startup.close()
     keys = KeyRing(lambda: Store(sessions()), settings.secret_key, settings.key_cache_seconds)
@@ -165,8 +165,8 @@ def start_pump(
                 deliver_due(open_store, guard=guard(settings))
                 store = open_store()
                 try:
-                    expire_due(Context(settings, store, keys, json_fetcher(settings), catalogue))
-                    store.commit()
+                    with store.unit_of_work():
+                        expire_due(Context(settings, store, keys, json_fetcher(settings), catalogue))
                 finally:
                     store.close()
             except Exception:

@@ -166,20 +166,17 @@ def register_client(
         raw["consent"] = consent
     if sector_identifier_uri:
         raw["sector_identifier_uri"] = sector_identifier_uri
-    store = runtime.store()
     try:
-        ctx = runtime.context(store)
-        metadata = prepare_metadata(ctx, raw)
-        if client_id and store.get_client(client_id) is not None:
-            raise click.ClickException(f"client {client_id} already exists")
-        client, generated_secret, _ = create_client(
-            ctx, metadata, client_id=client_id, secret=secret
-        )
-        store.commit()
+        with runtime.unit_of_work() as store:
+            ctx = runtime.context(store)
+            metadata = prepare_metadata(ctx, raw)
+            if client_id and store.get_client(client_id) is not None:
+                raise click.ClickException(f"client {client_id} already exists")
+            client, generated_secret, _ = create_client(
+                ctx, metadata, client_id=client_id, secret=secret
+            )
     except OAuthError as exc:
         raise click.ClickException(f"{exc.error}: {exc.description}") from exc
-    finally:
-        store.close()
     result = {"client_id": client.client_id}
     if generated_secret:
         result["client_secret"] = generated_secret

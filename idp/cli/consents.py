@@ -39,12 +39,8 @@ def consents_expire(runtime: Runtime) -> None:
     """Expire consents whose time has come (run it from cron; serve also does it)."""
     from idp.consent.decisions import expire_due
 
-    store = runtime.store()
-    try:
+    with runtime.unit_of_work() as store:
         count = expire_due(runtime.context(store))
-        store.commit()
-    finally:
-        store.close()
     click.echo(f"expired {count} consent(s)")
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 import click
 
 from idp.base.settings import Settings, load_settings
 from idp.profile.catalogue import load_catalogue
+
+if TYPE_CHECKING:
+    from idp.storage import Store
 
 
 class Runtime:
@@ -52,6 +59,17 @@ class Runtime:
         if self._sessions is None:
             self._sessions = make_sessionmaker(self.engine)
         return Store(self._sessions())
+
+    @contextmanager
+    def unit_of_work(self, *, upgrade_sqlite: bool = True) -> Iterator[Store]:
+        """A Store whose writes are committed when the block ends, or all rolled back if it
+        raises; its connection is released either way."""
+        store = self.store(upgrade_sqlite=upgrade_sqlite)
+        try:
+            with store.unit_of_work():
+                yield store
+        finally:
+            store.close()
 
     def context(self, store):
         from idp.base.context import Context

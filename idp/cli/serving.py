@@ -34,10 +34,8 @@ def serve(
 def _prepare_database(runtime: Runtime) -> None:
     from idp.keys import ensure_keys
 
-    store = runtime.store(upgrade_sqlite=True)
-    ensure_keys(store, runtime.settings.secret_key)
-    store.commit()
-    store.close()
+    with runtime.unit_of_work(upgrade_sqlite=True) as store:
+        ensure_keys(store, runtime.settings.secret_key)
 
 
 def _serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
@@ -59,13 +57,12 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     from idp.base.encoding import digest
     from idp.profile.accounts import create_user
 
-    store = runtime.store()
-    if store.get_user_by_email(DEMO_EMAIL) is None:
-        user = create_user(store, DEMO_EMAIL, DEMO_PASSWORD, "Dana Demo")
-        user.profile = {**user.profile, "email_verified": True, "locale": "en", "nickname": "dana"}
-        store.commit()
-    shop = store.get_client(DEMO_CLIENT_ID)
-    store.close()
+    with runtime.unit_of_work() as store:
+        if store.get_user_by_email(DEMO_EMAIL) is None:
+            user = create_user(store, DEMO_EMAIL, DEMO_PASSWORD, "Dana Demo")
+            extra = {"email_verified": True, "locale": "en", "nickname": "dana"}
+            store.save_profile(user, {**user.profile, **extra})
+        shop = store.get_client(DEMO_CLIENT_ID)
     if shop is None:
         register_client(
             runtime,
@@ -91,11 +88,9 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             client_id=DEMO_CLI_CLIENT_ID,
         )
     else:
-        store = runtime.store()
-        client = store.get_client(DEMO_CLIENT_ID)
-        client.client_secret_hash = digest(DEMO_CLIENT_SECRET)
-        store.commit()
-        store.close()
+        with runtime.unit_of_work() as store:
+            client = store.get_client(DEMO_CLIENT_ID)
+            store.update_client(client, client.metadata_, digest(DEMO_CLIENT_SECRET))
     issuer = runtime.settings.issuer
     click.echo(
         "\n".join(

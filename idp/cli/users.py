@@ -27,14 +27,11 @@ def users_create(runtime: Runtime, email: str, name: str | None, password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    store = runtime.store()
     try:
-        user = create_user(store, email, password, name)
-        store.commit()
+        with runtime.unit_of_work() as store:
+            user = create_user(store, email, password, name)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
     click.echo(f"created {user.email} (id {user.id})")
 
 
@@ -60,14 +57,11 @@ def users_import(runtime: Runtime, file, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    store = runtime.store()
     try:
-        user = import_export(runtime.context(store), token, password=password)
-        store.commit()
+        with runtime.unit_of_work() as store:
+            user = import_export(runtime.context(store), token, password=password)
     except ImportRefusedError as exc:
         raise click.ClickException(f"export refused, nothing imported: {exc}") from exc
-    finally:
-        store.close()
     click.echo(f"imported {user.email} (id {user.id})")
 
 

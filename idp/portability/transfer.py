@@ -339,8 +339,9 @@ def import_export(
     (``imported_consent_records``), which grants nothing here: a site the person
     used there asks for consent again here.
 
-    Raises :class:`ImportRefusedError` naming the field; the unit of work is then
-    rolled back, so nothing of the import remains. The caller commits on success.
+    Raises :class:`ImportRefusedError` naming the field. Call it inside a unit of
+    work (``Store.unit_of_work``): a refusal then rolls everything back, so nothing
+    of the import remains, and success commits it whole.
     """
     fetch = fetch_jwks or (lambda issuer: issuer_jwks(ctx.fetch_json, issuer))
     verified = verify_export(token, fetch)
@@ -362,11 +363,7 @@ def import_export(
     try:
         user = _create(ctx.store, verified, email, password)
         ctx.store.flush()
-    except ImportRefusedError:
-        ctx.store.rollback()
-        raise
     except ConflictError as exc:
-        ctx.store.rollback()
         raise ImportRefusedError(
             "$.profile.email", f"an account for {email} was created meanwhile"
         ) from exc

@@ -69,21 +69,21 @@ def _continue(
     step = authz.next_step(ctx, client, auth_request, login, lambda u: subject(ctx, client, u.id))
     if step == "issue":
         assert login is not None
-        if interaction_id is not None and not ctx.store.complete_interaction(interaction_id):
-            return error_page(
-                "Request already handled", "This sign-in request was already completed.", 409
-            )
-        params = authz.issue_code(ctx, client, auth_request, login)
-        ctx.store.commit()
+        with ctx.store.unit_of_work():
+            if interaction_id is not None and not ctx.store.complete_interaction(interaction_id):
+                return error_page(
+                    "Request already handled", "This sign-in request was already completed.", 409
+                )
+            params = authz.issue_code(ctx, client, auth_request, login)
         return send_authorization_response(
             auth_request.redirect_uri, auth_request.response_mode, params
         )
     if interaction_id is None:
-        row = ctx.store.create_interaction(
-            client.client_id, auth_request.to_json(), later(ctx.settings.interaction_ttl)
-        )
+        with ctx.store.unit_of_work():
+            row = ctx.store.create_interaction(
+                client.client_id, auth_request.to_json(), later(ctx.settings.interaction_ttl)
+            )
         interaction_id = row.id
-        ctx.store.commit()
     _remember_interaction(interaction_id)
     target = "authorize.login" if step == "login" else "authorize.consent"
     return redirect(url_for(target, interaction=interaction_id), code=303)
@@ -156,8 +156,8 @@ def login_submit() -> Response | tuple[str, int]:
         )
     user = authenticate(store(), email, password) if email and password else None
     if user is None:
-        store().audit("login_failed", email=email[:320], remote=request.remote_addr)
-        store().commit()
+        with store().unit_of_work():
+            store().audit("login_failed", email=email[:320], remote=request.remote_addr)
         return render_template(
             "login.html",
             interaction=interaction_id,
@@ -167,11 +167,11 @@ def login_submit() -> Response | tuple[str, int]:
             next=form.get("next", ""),
         ), 401
     ctx = context()
-    sid = ctx.store.create_login_session(user.id, now(), later(ctx.settings.session_ttl))
-    if row is not None and auth_request is not None:
-        auth_request.fresh_login = True
-        row.request = auth_request.to_json()
-    ctx.store.commit()
+    with ctx.store.unit_of_work():
+        sid = ctx.store.create_login_session(user.id, now(), later(ctx.settings.session_ttl))
+        if row is not None and auth_request is not None:
+            auth_request.fresh_login = True
+            row.request = auth_request.to_json()
     # A new session after login (no fixation); pending interactions move along.
     pending = session.get("interactions", [])
     session.clear()
@@ -262,29 +262,32 @@ def consent_submit() -> Response | tuple[str, int]:
     decision = request.form.get("decision")
     if decision not in ("approve", "deny"):
         return error_page("Choose approve or deny", "The consent form was sent without a decision.")
-    if not ctx.store.complete_interaction(row.id):
-        return error_page(
-            "Request already handled", "This sign-in request was already completed.", 409
-        )
-    outcome = None
-    if auth_request.consent_request is not None:
-        try:
-            persona_id = request.form.get("persona") or None
-            outcome = decisions.decide(
-                ctx,
-                login.user,
-                client,
-                auth_request.consent_request,
-                request.form.getlist("claim"),
-                approve=decision == "approve",
-                persona_id=persona_id,
-                scopes=auth_request.consent_items(),
-            )
-        except decisions.ConsentError as error:
-            ctx.store.rollback()
-            return error_page("This consent form is not valid", str(error))
-    if decision == "deny" or (outcome is not None and outcome.state == "refused"):
-        ctx.store.commit()  # the refusal is recorded in the ledger too
+    try:
+        # One unit of work: the interaction is used up, the decision recorded (a refusal
+        # too) and the code issued together, or, on a bad form, none of it.
+        with ctx.store.unit_of_work():
+            if not ctx.store.complete_interaction(row.id):
+                return error_page(
+                    "Request already handled", "This sign-in request was already completed.", 409
+                )
+            outcome = None
+            if auth_request.consent_request is not None:
+                outcome = decisions.decide(
+                    ctx,
+                    login.user,
+                    client,
+                    auth_request.consent_request,
+                    request.form.getlist("claim"),
+                    approve=decision == "approve",
+                    persona_id=request.form.get("persona") or None,
+                    scopes=auth_request.consent_items(),
+                )
+            refused = decision == "deny" or (outcome is not None and outcome.state == "refused")
+            if not refused:
+                params = authz.issue_code(ctx, client, auth_request, login, outcome)
+    except decisions.ConsentError as error:
+        return error_page("This consent form is not valid", str(error))
+    if refused:
         reason = (
             "the person declined the request"
             if decision == "deny"
@@ -298,8 +301,6 @@ def consent_submit() -> Response | tuple[str, int]:
                 auth_request.response_mode,
             )
         )
-    params = authz.issue_code(ctx, client, auth_request, login, outcome)
-    ctx.store.commit()
     return send_authorization_response(
         auth_request.redirect_uri, auth_request.response_mode, params
     )

@@ -41,16 +41,15 @@ def client_request(
     """
     ctx = context()
     try:
-        params = single(*body_params(required=required))
-        client = authenticate_client(
-            ctx,
-            params,
-            request.headers.get("Authorization"),
-            endpoint=ctx.endpoint(PATHS[endpoint]),
-        )
-        response = handle(ctx, client, params)
-        ctx.store.commit()
+        with ctx.store.unit_of_work():
+            params = single(*body_params(required=required))
+            client = authenticate_client(
+                ctx,
+                params,
+                request.headers.get("Authorization"),
+                endpoint=ctx.endpoint(PATHS[endpoint]),
+            )
+            response = handle(ctx, client, params)
     except OAuthError as error:
-        ctx.store.rollback()
         return client_error(error)
     return response

@@ -37,9 +37,8 @@ def userinfo_endpoint() -> Response:
                 "access tokens in the query string are not accepted (RFC 6750 §2.3, RFC 9700 §4.3.2)"
             )
         token = bearer_token(request.headers.get("Authorization"), form_token)
-        body = userinfo(ctx, token)
-        ctx.store.commit()
+        with ctx.store.unit_of_work():
+            body = userinfo(ctx, token)
     except OAuthError as error:
-        ctx.store.rollback()
         return _bearer_challenge(error)
     return json_response(body)
