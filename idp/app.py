@@ -21,6 +21,7 @@ from idp.base.settings import Settings, load_settings
 from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
 from idp.keys import KeyRing, ensure_keys
+from idp.profile import mail
 from idp.profile.catalogue import Catalogue, load_catalogue
 from idp.protocol.discovery import provider_metadata
 from idp.storage import Store
@@ -137,9 +138,9 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     # Login and import both hash a password (and import fetches another provider's keys):
     # the same throttle guards both against brute force and abuse.
     for endpoint in ("authorize.login_submit", "portability.import_page"):
-        app.view_functions[endpoint] = limiter.limit(
-            settings.login_rate_limit, methods=["POST"]
-        )(app.view_functions[endpoint])
+        app.view_functions[endpoint] = limiter.limit(settings.login_rate_limit, methods=["POST"])(
+            app.view_functions[endpoint]
+        )
 
     app.add_template_filter(labels.claim_label, "claim_label")
     app.add_template_filter(labels.purpose_label, "purpose_label")
@@ -153,7 +154,7 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
 def start_pump(
     sessions: Any, keys: KeyRing, settings: Settings, catalogue: Catalogue
 ) -> threading.Thread:
-    """A daemon thread per worker: push due events, expire lapsed consents, forever."""
+    """A daemon thread per worker: push due events, send due mail, expire lapsed consents."""
 
     def open_store() -> Store:
         return Store(sessions())
@@ -163,10 +164,14 @@ def start_pump(
             time.sleep(settings.event_pump_seconds)
             try:
                 deliver_due(open_store, guard=guard(settings))
+                if settings.smtp_url:
+                    mail.deliver_due(open_store, settings.smtp_url, settings.mail_from)
                 store = open_store()
                 try:
                     with store.unit_of_work():
-                        expire_due(Context(settings, store, keys, json_fetcher(settings), catalogue))
+                        expire_due(
+                            Context(settings, store, keys, json_fetcher(settings), catalogue)
+                        )
                 finally:
                     store.close()
             except Exception:

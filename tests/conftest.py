@@ -168,7 +168,10 @@ def register(app):
         store.commit()
         store.close()
         return RegisteredClient(
-            client.client_id, secret, client.metadata_["redirect_uris"][0] if client.metadata_.get("redirect_uris") else "", client.metadata_
+            client.client_id,
+            secret,
+            client.metadata_["redirect_uris"][0] if client.metadata_.get("redirect_uris") else "",
+            client.metadata_,
         )
 
     return _register
@@ -183,7 +186,9 @@ def rp(register):
 def pkce_pair() -> tuple[str, str]:
     """A (code_verifier, S256 code_challenge) pair."""
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
     return verifier, challenge
 
 
@@ -231,7 +236,11 @@ def login(http, response, email: str = "alice@example.org", password: str = PASS
     location = response.headers["Location"]
     assert location.startswith("/login"), location
     page = http.get(location)
-    form = {"csrf_token": csrf_from(page.get_data(as_text=True)), "email": email, "password": password}
+    form = {
+        "csrf_token": csrf_from(page.get_data(as_text=True)),
+        "email": email,
+        "password": password,
+    }
     form["interaction"] = interaction_from(location)
     return http.post("/login", data=form)
 
@@ -272,7 +281,9 @@ def obtain_code(http, client: RegisteredClient, **params: str) -> dict[str, str]
     return callback_params(location)
 
 
-def token_request(http, client: RegisteredClient | None, headers: dict[str, str] | None = None, **form: str):
+def token_request(
+    http, client: RegisteredClient | None, headers: dict[str, str] | None = None, **form: str
+):
     """POST to the token endpoint with client_secret_basic unless headers are given."""
     if headers is None:
         headers = basic(client) if client is not None and client.client_secret else {}
@@ -282,7 +293,12 @@ def token_request(http, client: RegisteredClient | None, headers: dict[str, str]
 def exchange(http, client: RegisteredClient, code: str, **form: str):
     """Redeem a code."""
     return token_request(
-        http, client, grant_type="authorization_code", code=code, redirect_uri=client.redirect_uri, **form
+        http,
+        client,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=client.redirect_uri,
+        **form,
     )
 
 
@@ -293,3 +309,53 @@ def tokens(http, rp, user):
     response = exchange(http, rp, params["code"])
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+# -- a real SMTP server on 127.0.0.1 ------------------------------------------------------------
+
+
+@dataclass
+class SmtpSink:
+    """A local SMTP server (aiosmtpd) that keeps every message it accepts."""
+
+    url: str
+    messages: list[Any]
+
+    def to(self, address: str) -> list[Any]:
+        """Messages delivered to ``address``, oldest first (parsed email.message objects)."""
+        return [m for m in self.messages if address.lower() in m["To"].lower()]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    """An SMTP server the test talks to over a real socket; stopped at the end of the test."""
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list[Any] = []
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(
+                email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+            )
+            return "250 Message accepted"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpSink(f"smtp://127.0.0.1:{port}", received)
+    finally:
+        controller.stop()
+
+
+def wait_for_background(app) -> None:
+    """Join the delivery threads a request started (event pushes, mail), bounded."""
+    for thread in app.extensions["porta"].get("push_threads", []):
+        thread.join(timeout=30)

@@ -43,6 +43,8 @@ PATHS = {
     "token_endpoint": "/token",
     "userinfo_endpoint": "/userinfo",
     "jwks_uri": "/jwks.json",
+    # Retired keys, for verifying old receipts only (consent_spec SPEC.md §12.4); never signing.
+    "retired_jwks_uri": "/jwks-retired.json",
     "registration_endpoint": "/register",
     "revocation_endpoint": "/revoke",
     "introspection_endpoint": "/introspect",

@@ -21,6 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from idp.base.mail import parse_smtp_url
+
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
@@ -144,6 +146,32 @@ class Settings:
     )
     argon2_memory_kib: int = _setting(65536, "argon2id memory per hash, in KiB.")
     argon2_parallelism: int = _setting(4, "argon2id lanes.")
+    smtp_url: str | None = _setting(
+        None,
+        "The SMTP server mail leaves through: smtps://user:pass@host:465 (TLS), "
+        "smtp+starttls://user:pass@host:587 (STARTTLS, RFC 3207) or smtp://host:25 (a relay on "
+        "this machine). Unset: Porta sends no mail, and what needs it (importing a profile "
+        "without an account here) says so.",
+    )
+    mail_from: str = _setting(
+        "Porta <porta@localhost>", "The From address of the mail Porta sends."
+    )
+    import_trusted_issuers: str = _setting(
+        "",
+        "Space-separated issuers whose exports are trusted (consent_spec SPEC.md §12.2): the "
+        "claims they verified themselves arrive as verified_claims naming them. Empty by "
+        "default: every imported value is self-asserted. A bare email_verified or "
+        "phone_number_verified is never imported; Porta asserts only what it verified itself.",
+    )
+    export_ttl: int = _setting(
+        7 * 24 * 3600,
+        "How long a profile export can be imported, in seconds (its expires_at, SPEC.md §12.3).",
+    )
+    import_link_ttl: int = _setting(
+        3600,
+        "How long the link that proves the email address of an import without an account "
+        "stays valid, in seconds.",
+    )
     testing: bool = _setting(
         False,
         "Flask's TESTING flag; also keeps the background event pump from starting. Tests set "
@@ -162,6 +190,11 @@ class Settings:
         therefore only what the environment says.
         """
         return _from_environment()
+
+
+def trusted_issuers(settings: Settings) -> frozenset[str]:
+    """The issuers of PORTA_IMPORT_TRUSTED_ISSUERS, without trailing slashes."""
+    return frozenset(i.rstrip("/") for i in settings.import_trusted_issuers.split() if i)
 
 
 def env_name(item: Any) -> str:
@@ -200,7 +233,9 @@ def _read(overrides: dict[str, Any]) -> dict[str, Any]:
         if key in overrides:
             values[item.name] = overrides[key]
         elif item.metadata["env"] and env_name(item) in os.environ:
-            values[item.name] = _convert(env_name(item), os.environ[env_name(item)], types[item.name])
+            values[item.name] = _convert(
+                env_name(item), os.environ[env_name(item)], types[item.name]
+            )
     return values
 
 
@@ -223,6 +258,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ValueError("PORTA_REGISTRATION=token needs PORTA_REGISTRATION_INITIAL_ACCESS_TOKEN")
     if settings.id_token_signing_alg not in {"ES256", "RS256"}:
         raise ValueError("PORTA_ID_TOKEN_SIGNING_ALG must be ES256 or RS256")
+    if settings.smtp_url:
+        parse_smtp_url(settings.smtp_url)  # a ValueError naming PORTA_SMTP_URL
     if not settings.secret_key:
         settings = replace(settings, secret_key=_sqlite_side_secret(settings.database_url))
     return settings

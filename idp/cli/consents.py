@@ -52,11 +52,15 @@ def events() -> None:
 @events.command("deliver")
 @pass_runtime
 def events_deliver(runtime: Runtime) -> None:
-    """Push every due event once (retries follow the outbox backoff)."""
+    """Push every due event, and send every due mail, once (retries follow the outbox backoff)."""
+    from idp.base.outbound import guard
     from idp.consent.events import deliver_due
+    from idp.profile import mail
 
     runtime.store().close()
-    from idp.base.outbound import guard
-
     delivered = deliver_due(lambda: runtime.store(), guard=guard(runtime.settings))
     click.echo(f"delivered {delivered} event(s)")
+    settings = runtime.settings
+    if settings.smtp_url:
+        sent = mail.deliver_due(lambda: runtime.store(), settings.smtp_url, settings.mail_from)
+        click.echo(f"sent {sent} message(s)")

@@ -44,22 +44,38 @@ def users_create(runtime: Runtime, email: str, name: str | None, password_stdin:
 )
 @pass_runtime
 def users_import(runtime: Runtime, file, password_stdin: bool) -> None:
-    """Create a person from a signed portable-profile export FILE (consent_spec §12).
+    """Create a person from a portable-profile export FILE (consent_spec §12).
 
-    The signature is checked against the exporting provider's keys (its discovery
-    document's jwks_uri); the imported consent history grants nothing here.
-    Nothing is created unless every check passes.
+    The operator vouches for the person here. The export is checked as SPEC.md §12.3
+    says (signature against the exporting provider's keys, expiry, replay, ledger and
+    receipts); its values arrive self-asserted, the email unverified, and the imported
+    consent history grants nothing. An encrypted export asks for its passphrase (with
+    --password-stdin, the line after the password). Nothing is created unless every
+    check passes.
     """
-    from idp.portability.transfer import ImportRefusedError, import_export
+    from idp.portability import imports
+    from idp.portability.common import ImportRefusedError
 
-    token = file.read()
+    token = file.read().strip()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    passphrase = None
+    if token.count(".") == 4:  # a JWE: encrypted under the person's passphrase
+        if password_stdin:
+            passphrase = sys.stdin.readline().rstrip("\r\n")
+        else:
+            passphrase = click.prompt("Passphrase of the export", hide_input=True)
     try:
         with runtime.unit_of_work() as store:
-            user = import_export(runtime.context(store), token, password=password)
+            ctx = runtime.context(store)
+
+            def fetch(issuer: str) -> dict:
+                return imports.issuer_jwks(ctx.fetch_json, issuer)
+
+            opened = imports.open_export(token, fetch, passphrase=passphrase)
+            user = imports.import_new_account(ctx, opened, fetch, password=password)
     except ImportRefusedError as exc:
         raise click.ClickException(f"export refused, nothing imported: {exc}") from exc
     click.echo(f"imported {user.email} (id {user.id})")

@@ -199,7 +199,7 @@ def decide(
             persona_ref=reference(persona_id, client.client_id, ctx.settings.secret_key),
             replaces=replaces,
             expires_at=expires_at,
-            approved_scopes=None if refusing else list(scopes),
+            approved_scopes=None if refusing else list(scopes or ()),
         ),
     )
     released = released_claims(appended.row)

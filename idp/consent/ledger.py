@@ -127,7 +127,9 @@ def append_successor(
             granted=still,
             refused=[name for name in document["request"]["claims"] if name not in still],
             collection_method=collection_method,
-            persona_id=(record.persona_id if persona_id is KEEP else persona_id) if active else None,
+            persona_id=(record.persona_id if persona_id is KEEP else persona_id)
+            if active
+            else None,
             persona_ref=(
                 (document.get("persona") or {}).get("persona_id")
                 if persona_ref is KEEP

@@ -42,13 +42,27 @@ class AccountError(ValueError):
     """A person-facing problem with account data (bad email, short password, taken email)."""
 
 
-def create_user(store: Store, email: str, password: str, name: str | None = None) -> User:
-    """Create a person with a hashed password and a minimal profile."""
+def hash_password(password: str) -> str:
+    """The argon2id hash of a new password, after checking its length."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher()[0].hash(password)
+
+
+def create_user(
+    store: Store,
+    email: str,
+    password: str | None,
+    name: str | None = None,
+    *,
+    password_hash: str | None = None,
+) -> User:
+    """Create a person with a hashed password (or one hashed before) and a minimal profile."""
     email = email.strip()
     if not EMAIL.match(email):
         raise AccountError(f"{email!r} is not an email address")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if password_hash is None:
+        password_hash = hash_password(password or "")
     if store.get_user_by_email(email) is not None:
         raise AccountError(f"an account for {email} already exists")
     profile: dict[str, Any] = {"email": email.lower(), "email_verified": False}
@@ -58,7 +72,7 @@ def create_user(store: Store, email: str, password: str, name: str | None = None
         if len(parts) > 1:
             profile["given_name"] = parts[0]
             profile["family_name"] = parts[-1]
-    return store.create_user(email, _hasher()[0].hash(password), profile)
+    return store.create_user(email, password_hash, profile)
 
 
 def authenticate(store: Store, email: str, password: str) -> User | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from idp.base.clock import epoch
+from idp.base.clock import epoch, timestamp
 from idp.base.errors import InvalidRequestError
+from idp.storage import Store
 from idp.storage.models import User
 
 # OIDC Core §5.4: the claims each scope value requests.
@@ -32,6 +33,11 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "phone": ("phone_number", "phone_number_verified"),
 }
 STANDARD_CLAIMS = tuple(c for claims in SCOPE_CLAIMS.values() for c in claims)
+# The trust framework of a claim a provider verified by its own means (consent_spec SPEC.md
+# §12.2), in OpenID Connect for Identity Assurance 1.0 ``verified_claims``.
+TRUST_FRAMEWORK = "consent-spec-provider"
+# The member of the claims parameter and of UserInfo that carries them (OIDC4IA 1.0 §5).
+VERIFIED_CLAIMS = "verified_claims"
 # Claims about the authentication itself, never taken from the profile.
 PROTOCOL_CLAIMS = ("sub", "auth_time", "acr", "amr", "nonce", "sid")
 
@@ -93,7 +99,7 @@ def requested_claim_names(scopes: list[str], claims_part: dict[str, Any] | None)
             if claim not in names:
                 names.append(claim)
     for claim in claims_part or {}:
-        if claim not in names and claim not in PROTOCOL_CLAIMS:
+        if claim not in names and claim not in PROTOCOL_CLAIMS and claim != VERIFIED_CLAIMS:
             names.append(claim)
     return names
 
@@ -124,3 +130,32 @@ def release(
             continue
         released[name] = value
     return released
+
+
+def verified_claims(
+    store: Store, user: User, claims_part: dict[str, Any] | None, released: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The ``verified_claims`` to release (OpenID Connect for Identity Assurance 1.0 §5).
+
+    Only when the relying party asked for them in the claims parameter, and only
+    for claims it receives anyway (``released``, already filtered by consent) whose
+    value is the one another provider verified: each names that verifier and the
+    time of its verification (consent_spec SPEC.md §12.2). A bare ``*_verified``
+    flag is never derived from them.
+    """
+    if not claims_part or VERIFIED_CLAIMS not in claims_part:
+        return []
+    out = []
+    for row in store.verified_claims_of(user.id):
+        if row.claim in released and released[row.claim] == row.value:
+            out.append(
+                {
+                    "verification": {
+                        "trust_framework": TRUST_FRAMEWORK,
+                        "time": timestamp(row.verified_at),
+                        "verifier": {"organization": row.verifier},
+                    },
+                    "claims": {row.claim: row.value},
+                }
+            )
+    return out

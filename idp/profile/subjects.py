@@ -46,6 +46,4 @@ def distinct_redirect_hosts(redirect_uris: list[str]) -> set[str]:
 
 def subject(ctx: Context, client: Client, user_id: str) -> str:
     """The ``sub`` this client sees for the person."""
-    return subject_for(
-        client, user_id, ctx.settings.default_subject_type, ctx.settings.secret_key
-    )
+    return subject_for(client, user_id, ctx.settings.default_subject_type, ctx.settings.secret_key)

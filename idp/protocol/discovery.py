@@ -8,7 +8,7 @@ import consent_spec
 from idp.base.context import PATHS
 from idp.base.settings import Settings
 from idp.consent.consent_request import CONSENT_DETAIL_TYPE
-from idp.profile.claims import PROTOCOL_CLAIMS, STANDARD_CLAIMS
+from idp.profile.claims import PROTOCOL_CLAIMS, STANDARD_CLAIMS, TRUST_FRAMEWORK
 from idp.protocol.authorize import PROMPT_VALUES, RESPONSE_MODES, SUPPORTED_SCOPES
 from idp.protocol.clients import ASSERTION_ALGS, AUTH_METHODS
 
@@ -55,4 +55,10 @@ def provider_metadata(settings: Settings) -> dict[str, Any]:
         "consent_management_uri": issuer + "/account",
         "consent_receipt_signing_alg_values_supported": ["ES256"],
         "authorization_details_types_supported": [CONSENT_DETAIL_TYPE],
+        # OpenID Connect for Identity Assurance 1.0 §8: claims other providers verified, kept
+        # with their verifier when a person moves here (consent_spec SPEC.md §12.2).
+        "verified_claims_supported": True,
+        "trust_frameworks_supported": [TRUST_FRAMEWORK],
+        "claims_in_verified_claims_supported": ["email", "phone_number"],
+        "consent_import_endpoint": issuer + "/account/import",
     }

@@ -6,7 +6,7 @@ from typing import Any
 
 from idp.base.context import Context
 from idp.base.errors import InsufficientScopeError, InvalidRequestError, InvalidTokenError
-from idp.profile.claims import release
+from idp.profile.claims import VERIFIED_CLAIMS, release, verified_claims
 from idp.profile.personas import get_persona, overlay
 from idp.protocol.access_token import verify_access_token
 
@@ -44,9 +44,11 @@ def userinfo(ctx: Context, token: str) -> dict[str, Any]:
         raise InvalidTokenError("the person behind this token no longer exists")
     allowed = grant.granted_claims if grant.granted_claims is not None else []
     persona = overlay(get_persona(ctx.store, user.id, grant.persona_id))
-    body = release(
-        user, scopes, (grant.claims or {}).get("userinfo"), allowed=allowed, overlay=persona
-    )
+    asked = (grant.claims or {}).get("userinfo")
+    body = release(user, scopes, asked, allowed=allowed, overlay=persona)
+    verified = verified_claims(ctx.store, user, asked, body)
+    if verified:
+        body[VERIFIED_CLAIMS] = verified
     ctx.store.record_disclosure(user.id, grant.client_id, "userinfo", ["sub", *body])
     body["sub"] = claims["sub"]
     return body

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from idp.base.clock import now
+from idp.base.clock import now, timestamp
 from idp.storage.base import Aggregate, storable
 from idp.storage.models import LoginSession, Persona, User
 
@@ -60,6 +60,12 @@ class Accounts(Aggregate):
             user.email = email
         user.updated_at = now()
         self.session.flush()
+
+    def record_verification(self, user: User, claim: str, value: Any, method: str) -> None:
+        """Note that this provider verified ``claim`` = ``value`` itself, now (``method``)."""
+        verifications = dict(user.verifications or {})
+        verifications[claim] = {"value": value, "at": timestamp(now()), "method": method}
+        user.verifications = verifications
 
     # -- personas -------------------------------------------------------------------
     def personas_of(self, user_id: str) -> list[Persona]:

@@ -9,6 +9,7 @@ passwords are argon2id; private signing keys are AES-GCM encrypted.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -56,6 +57,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     profile: Mapped[dict] = mapped_column(JSON, default=dict)
+    # What this provider verified itself and when: {"email": {"value": …, "at": "…Z",
+    # "method": "email-link"}}; exported as issuer-signed verified claims (SPEC.md §12).
+    verifications: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -307,6 +311,73 @@ class ImportedConsentRecord(Base):
     receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
     exported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The local persona the relationship released at the exporter (its persona's ``sites``).
+    persona_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ImportedExport(Base):
+    """An export imported here (SPEC.md §12): kept to refuse a replay, and, while its person's
+    account exists, to re-export it as nested history (a chain of custody across moves)."""
+
+    __tablename__ = "imported_exports"
+
+    issuer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    export_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    self_asserted: Mapped[bool] = mapped_column(Boolean, default=False)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PendingImport(Base):
+    """An import waiting for its person to prove the email address (a link sent by mail)."""
+
+    __tablename__ = "pending_imports"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    export: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class VerifiedClaim(Base):
+    """A claim value another provider verified, kept with its verifier (OpenID Connect for
+    Identity Assurance ``verified_claims``): released as such, never as a bare ``*_verified``."""
+
+    __tablename__ = "verified_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    claim: Mapped[str] = mapped_column(String(255))
+    value: Mapped[Any] = mapped_column(JSON)
+    verifier: Mapped[str] = mapped_column(Text)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    token: Mapped[str] = mapped_column(Text)
+
+
+class MailOutbox(Base):
+    """A message waiting to be sent over SMTP; delivered like consent events (an outbox)."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 Index("ix_codes_grant", AuthorizationCode.grant_id)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
 from idp.base.clock import now
 from idp.storage.base import Aggregate
-from idp.storage.models import EventOutbox
+from idp.storage.models import EventOutbox, MailOutbox
 
 # Longer than one delivery attempt can take (the outbound client's deadline), so a row
 # is never claimed again while its first claimer may still be sending it.
@@ -50,17 +51,24 @@ class Outbox(Aggregate):
         return row
 
     def claim_due(self, limit: int, lease_seconds: int = LEASE_SECONDS) -> list[EventOutbox]:
-        """Lease up to ``limit`` due deliveries for this claimer and commit the lease.
+        """Lease up to ``limit`` due event deliveries for this claimer and commit the lease.
 
         Each returned row counts one more attempt; no other claimer gets it until the
         lease runs out or :meth:`finish_delivery` records the outcome.
         """
+        return self._claim(EventOutbox, limit, lease_seconds)
+
+    def claim_mail(self, limit: int, lease_seconds: int = LEASE_SECONDS) -> list[MailOutbox]:
+        """Lease up to ``limit`` due messages, as :meth:`claim_due` does for events."""
+        return self._claim(MailOutbox, limit, lease_seconds)
+
+    def _claim(self, model: Any, limit: int, lease_seconds: int) -> list[Any]:
         moment = now()
         lease_until = moment + timedelta(seconds=lease_seconds)
         due = (
-            select(EventOutbox.id, EventOutbox.attempts)
-            .where(EventOutbox.status == "pending", EventOutbox.next_attempt_at <= moment)
-            .order_by(EventOutbox.next_attempt_at)
+            select(model.id, model.attempts)
+            .where(model.status == "pending", model.next_attempt_at <= moment)
+            .order_by(model.next_attempt_at)
             .limit(limit)
         )
         claimed: list[str] = []
@@ -69,20 +77,20 @@ class Outbox(Aggregate):
             ids = [row_id for row_id, _ in rows]
             if ids:
                 self.session.execute(
-                    update(EventOutbox)
-                    .where(EventOutbox.id.in_(ids))
-                    .values(attempts=EventOutbox.attempts + 1, next_attempt_at=lease_until)
+                    update(model)
+                    .where(model.id.in_(ids))
+                    .values(attempts=model.attempts + 1, next_attempt_at=lease_until)
                 )
             claimed = ids
         else:
             for row_id, attempts in self.session.execute(due).all():
                 won = self.session.execute(
-                    update(EventOutbox)
+                    update(model)
                     .where(
-                        EventOutbox.id == row_id,
-                        EventOutbox.status == "pending",
-                        EventOutbox.attempts == attempts,
-                        EventOutbox.next_attempt_at <= moment,
+                        model.id == row_id,
+                        model.status == "pending",
+                        model.attempts == attempts,
+                        model.next_attempt_at <= moment,
                     )
                     .values(attempts=attempts + 1, next_attempt_at=lease_until)
                 )
@@ -93,9 +101,9 @@ class Outbox(Aggregate):
             return []
         return list(
             self.session.scalars(
-                select(EventOutbox)
-                .where(EventOutbox.id.in_(claimed))
-                .order_by(EventOutbox.created_at)
+                select(model)
+                .where(model.id.in_(claimed))
+                .order_by(model.created_at)
                 .execution_options(populate_existing=True)
             )
         )
@@ -118,6 +126,50 @@ class Outbox(Aggregate):
             else:
                 row.next_attempt_at = retry_at
         self.session.commit()
+
+    def enqueue_mail(
+        self, *, recipient: str, subject: str, text_body: str, html_body: str | None, purpose: str
+    ) -> MailOutbox:
+        """Queue one message, due now (it is sent once the caller commits)."""
+        moment = now()
+        row = MailOutbox(
+            id=uuid.uuid4().hex,
+            recipient=recipient,
+            subject=subject,
+            text_body=text_body,
+            html_body=html_body,
+            purpose=purpose,
+            status="pending",
+            attempts=0,
+            next_attempt_at=moment,
+            created_at=moment,
+        )
+        self.session.add(row)
+        return row
+
+    def finish_mail(
+        self, row: MailOutbox, *, sent: bool, error: str | None, retry_at: datetime | None
+    ) -> None:
+        """Record one sending attempt: sent, due again at ``retry_at``, or failed."""
+        if sent:
+            row.status, row.sent_at, row.last_error = "sent", now(), None
+        else:
+            row.last_error = error
+            if retry_at is None:
+                row.status = "failed"
+            else:
+                row.next_attempt_at = retry_at
+        self.session.commit()
+
+    def mail_to(self, recipient: str) -> list[MailOutbox]:
+        """Every message queued for an address, newest first."""
+        return list(
+            self.session.scalars(
+                select(MailOutbox)
+                .where(MailOutbox.recipient == recipient)
+                .order_by(MailOutbox.created_at.desc())
+            )
+        )
 
     def deliveries(self, user_id: str, client_id: str) -> list[EventOutbox]:
         """Every event queued for this relationship, newest first (shown to the person)."""

@@ -36,11 +36,13 @@ from idp.storage.models import (
     Persona,
     RefreshToken,
     User,
+    VerifiedClaim,
 )
 from idp.storage.outbox import Outbox
+from idp.storage.portability import Portability
 
 
-class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Audit):
+class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Portability, Audit):
     """Repository over one database session."""
 
     def __init__(self, session: Session) -> None:
@@ -110,6 +112,7 @@ class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Audit):
             Persona,
             LoginSession,
             ImportedConsentRecord,
+            VerifiedClaim,
         ):
             self.session.execute(delete(model).where(model.user_id == user_id))
         for needle in {user.email, user_id}:

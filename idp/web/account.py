@@ -30,6 +30,7 @@ import consent_spec
 from idp.base.clock import now
 from idp.consent import decisions, events
 from idp.consent import relationships as views
+from idp.profile import mail
 from idp.profile.personas import list_personas
 from idp.storage import Store
 from idp.web.common import context, current_login, error_page, store
@@ -49,6 +50,23 @@ def deliver_in_background() -> None:
     )
     thread.start()
     current_app.extensions["porta"].setdefault("push_threads", []).append(thread)
+
+
+def send_mail_in_background() -> None:
+    """Send due mail now, off the request thread (the mail outbox retries whatever fails)."""
+    porta = current_app.extensions["porta"]
+    settings = porta["settings"]
+    if not settings.smtp_url:
+        return
+    sessions = porta["sessionmaker"]
+    thread = threading.Thread(
+        target=mail.deliver_due,
+        args=(lambda: Store(sessions()), settings.smtp_url, settings.mail_from),
+        name="porta-mail",
+        daemon=True,
+    )
+    thread.start()
+    porta.setdefault("push_threads", []).append(thread)
 
 
 def _login_or_redirect(api: bool):

@@ -1,19 +1,23 @@
 """Taking the profile along: export, import and account deletion (consent_spec §12; GDPR Art. 17, 20).
 
-Thin pages over :mod:`idp.portability.transfer`: every rule lives there.
+Thin pages over :mod:`idp.portability`: every rule lives there.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
 from idp.base.clock import now
-from idp.portability import transfer as portability
+from idp.base.settings import trusted_issuers
+from idp.portability import erasure, exports, imports
+from idp.portability.common import DeletionRefusedError, ExportError, ImportRefusedError
+from idp.portability.history import imported_history
 from idp.profile.personas import list_personas
-from idp.web.account import deliver_in_background
+from idp.web.account import deliver_in_background, send_mail_in_background
 from idp.web.common import NO_STORE, context, current_login, error_page, store
 
 bp = Blueprint("portability", __name__)
@@ -34,7 +38,7 @@ def _room_for_an_export(endpoint: str | None, _values: dict[str, Any] | None) ->
 @bp.app_template_global()
 def imported_history_of(user_id: str) -> list[dict[str, Any]]:
     """Imported ledgers for a page (``{% include "imported_history.html" %}`` uses it)."""
-    return portability.imported_history(store(), user_id)
+    return imported_history(store(), user_id)
 
 
 def _login_required(view):
@@ -51,21 +55,42 @@ def _login_required(view):
 # -- export ------------------------------------------------------------------------------------
 
 
-@bp.route("/account/export", methods=["GET"])
+@bp.route("/account/export", methods=["GET", "POST"])
 @_login_required
-def export_download(login) -> Response | tuple[str, int]:
-    """Everything, as one signed portable-profile document (SPEC.md §12), for the person only."""
+def export_download(login) -> Response | str | tuple[str, int]:
+    """Everything, as one portable-profile document (SPEC.md §12): signed by this provider and,
+    unless the person explicitly asks otherwise, encrypted under a passphrase they choose."""
+    if request.method == "GET":
+        return _export_page(login)
+    encrypt = request.form.get("unencrypted") != "yes"
+    passphrase = request.form.get("passphrase") or ""
+    if encrypt and passphrase != (request.form.get("passphrase_again") or ""):
+        return _export_page(login, "The two passphrases are not the same.", 400)
     ctx = context()
+    lifetime = timedelta(seconds=ctx.settings.export_ttl)
     try:
-        token = portability.sign_export(ctx, portability.export(ctx, login.user))
-    except portability.ExportError as error:
-        return error_page("Your export could not be made", str(error), 409)
-    name = f"porta-export-{now():%Y%m%d}.jwt"
+        token = exports.sign_export(ctx, exports.export(ctx, login.user, lifetime=lifetime))
+        if encrypt:
+            token = exports.encrypt_export(token, passphrase)
+    except ExportError as error:
+        return _export_page(login, str(error), 400)
+    name = f"porta-export-{now():%Y%m%d}.{'jwe' if encrypt else 'jwt'}"
     return Response(
         token,
-        mimetype="application/jwt",
+        mimetype="application/jose" if encrypt else "application/jwt",
         headers={"Content-Disposition": f'attachment; filename="{name}"', **NO_STORE},
     )
+
+
+def _export_page(login, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    days = max(1, context().settings.export_ttl // 86400)
+    return render_template(
+        "export.html",
+        user=login.user,
+        error=error,
+        days=days,
+        min_passphrase=exports.MIN_PASSPHRASE_LENGTH,
+    ), status
 
 
 @bp.route("/account/imported", methods=["GET"])
@@ -86,38 +111,108 @@ def _uploaded_token() -> str:
     return (request.form.get("export_text") or "").strip()
 
 
+def _fetch_jwks(ctx) -> imports.FetchJwks:
+    return lambda issuer: imports.issuer_jwks(ctx.fetch_json, issuer)
+
+
 @bp.route("/account/import", methods=["GET", "POST"])
 def import_page() -> str | tuple[str, int]:
-    """Bring a profile exported from another Porta (or any provider of consent_spec).
+    """Bring a profile exported from another Porta (or any provider of consent_spec), SPEC.md §12.3.
 
-    Open without signing in: the person has no account here yet. The form is
-    CSRF-protected; the export is verified against its issuer's keys before
-    anything is created, and a refused export leaves nothing behind.
+    Signed in, the export comes into this account. Signed out, the person proves the
+    export's email address first: a single-use link is mailed to it, and the account is
+    made only when that link is opened. The form is CSRF-protected and throttled.
     """
+    login = current_login()
     if request.method == "GET":
-        return render_template("import.html", error=None, field=None)
+        return _import_form(login)
     token = _uploaded_token()
-    password = request.form.get("password") or ""
     if not token:
-        return _import_error("export", "choose the export file, or paste its content")
-    if password != (request.form.get("password_again") or ""):
-        return _import_error("password", "the two passwords are not the same")
+        return _import_form(login, "export", "choose the export file, or paste its content")
+    password = request.form.get("password") or ""
+    if login is None and password != (request.form.get("password_again") or ""):
+        return _import_form(login, "password", "the two passwords are not the same")
     ctx = context()
+    fetch = _fetch_jwks(ctx)
     try:
         with ctx.store.unit_of_work():
-            user = portability.import_export(ctx, token, password=password)
-    except portability.ImportRefusedError as error:
-        return _import_error(error.path, error.message)
+            if login is None:
+                imports.require_mail(ctx)
+            opened = imports.open_export(token, fetch, passphrase=request.form.get("passphrase"))
+            if login is not None:
+                imports.import_into_account(
+                    ctx, login.user, opened, fetch, merge=request.form.get("merge") == "yes"
+                )
+            else:
+                email = imports.start_email_import(
+                    ctx,
+                    opened,
+                    password,
+                    # Links in mail are built on the issuer, never on the request's Host
+                    # header, which whoever sends the request chooses.
+                    link=lambda secret: (
+                        ctx.issuer
+                        + (
+                            url_for("portability.import_confirm", token=secret)
+                            if secret
+                            else url_for("authorize.login", next="/account/import")
+                        )
+                    ),
+                )
+    except ImportRefusedError as error:
+        return _import_form(login, error.path, error.message)
+    if login is None:
+        send_mail_in_background()
+        return render_template("import_sent.html", email=email)
+    return render_template(
+        "import_done.html",
+        email=login.user.email,
+        personas=list_personas(ctx.store, login.user.id),
+        user=login.user,
+        self_asserted=not opened.signed or opened.issuer not in trusted_issuers(ctx.settings),
+        issuer=opened.issuer,
+    )
+
+
+@bp.route("/account/import/confirm", methods=["GET", "POST"])
+def import_confirm() -> str | tuple[str, int]:
+    """The link mailed to the export's address: opening it (a GET) changes nothing, so mail
+    scanners that follow links do no harm; the person confirms with a button (a POST)."""
+    secret = (request.values.get("token") or "")[:128]
+    ctx = context()
+    if request.method == "GET":
+        email = imports.pending_import(ctx, secret)
+        if email is None:
+            return error_page(
+                "This link cannot be used",
+                "It has expired or was already used. Import your export again to get a new one.",
+                410,
+            )
+        return render_template("import_confirm.html", email=email, token=secret)
+    try:
+        with ctx.store.unit_of_work():
+            user = imports.finish_email_import(ctx, secret, _fetch_jwks(ctx))
+    except ImportRefusedError as error:
+        return error_page("Nothing was imported", error.message, 400)
     return render_template(
         "import_done.html",
         email=user.email,
         personas=list_personas(ctx.store, user.id),
         user=user,
+        self_asserted=True,
+        issuer=None,
     )
 
 
-def _import_error(field: str, message: str) -> tuple[str, int]:
-    return render_template("import.html", error=message, field=field), 400
+def _import_form(login, field: str | None = None, error: str | None = None):
+    status = 400 if error else 200
+    return render_template(
+        "import.html",
+        login=login,
+        error=error,
+        field=field,
+        mail=bool(context().settings.smtp_url),
+    ), status
 
 
 # -- deletion ----------------------------------------------------------------------------------
@@ -136,8 +231,8 @@ def delete_page(login) -> str | tuple[str, int]:
     ctx = context()
     try:
         with ctx.store.unit_of_work():
-            told = portability.delete_account(ctx, login.user, request.form.get("password") or "")
-    except portability.DeletionRefusedError as error:
+            told = erasure.delete_account(ctx, login.user, request.form.get("password") or "")
+    except DeletionRefusedError as error:
         return render_template("delete.html", user=login.user, error=str(error)), 400
     session.clear()
     deliver_in_background()
