@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import secrets
+import types
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,70 @@ os.environ.setdefault("PORTA_ARGON2_PARALLELISM", "1")
 
 # The conformance suite's own tests run it in-process through pytester.
 pytest_plugins = ["pytester"]
+
+# -- test tiers ------------------------------------------------------------------------------
+#
+# `pytest -m "not slow"` is the everyday run: unit tests and in-process HTTP (Flask's test
+# client, servers on threads). A test is ``slow`` when it starts a process it then talks to
+# (`porta serve`, node-oidc-provider, the example apps), installs a wheel or drives a browser.
+# Most are found here, so new ones are marked without anyone remembering to: a test is slow
+# when its function, or any fixture it uses, refers to one of these process launchers.
+# Anything else that is slow for another reason says so with ``pytestmark = pytest.mark.slow``.
+
+LAUNCHERS = frozenset(
+    {
+        "tests.live",  # LivePorta: `porta serve` set up through the CLI
+        "porta_live",  # tests/client_sdk: the same for the SDK tests
+        "cli_app_runner",  # tests/client_sdk: examples/cli_app as a subprocess
+        "tests.conformance.porta_launcher",  # Porta for the conformance plans
+        "tests.interop.node_op.launcher",  # node-oidc-provider
+    }
+)
+
+
+def _refers_to_a_launcher(function: object) -> bool:
+    """Whether a test or fixture function names a launcher module, or something taken from one."""
+    function = getattr(function, "__wrapped__", function)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return False
+    scope = getattr(function, "__globals__", {})
+    pending, seen = [code], {code}
+    while pending:
+        code = pending.pop()
+        nested = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        for name in code.co_names:
+            if name in LAUNCHERS:  # a local `import porta_live` / `from tests.live import …`
+                return True
+            value = scope.get(name)
+            if isinstance(value, types.ModuleType):
+                origin = value.__name__
+            else:
+                origin = getattr(value, "__module__", None)
+            if origin in LAUNCHERS:
+                return True
+            if isinstance(value, types.FunctionType) and origin == function.__module__:
+                nested.append(value.__code__)  # a helper of the same module, looked into too
+        for inner in nested:
+            if inner not in seen:
+                seen.add(inner)
+                pending.append(inner)
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that starts a process through a launcher (see LAUNCHERS)."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            continue
+        functions = [getattr(item, "function", None)]
+        fixture_info = getattr(item, "_fixtureinfo", None)  # pytest's, stable since pytest 3
+        if fixture_info is not None:
+            for name in item.fixturenames:
+                functions.extend(d.func for d in fixture_info.name2fixturedefs.get(name, ()))
+        if any(_refers_to_a_launcher(f) for f in functions):
+            item.add_marker(pytest.mark.slow)
+
 
 ISSUER = "http://localhost"
 PASSWORD = "correct horse battery staple"
