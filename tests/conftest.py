@@ -156,6 +156,7 @@ def make_app(database_url: str):
 
     yield build
     for app in apps:
+        settle(app)  # a push still running would write to a database that is about to go
         app.extensions["porta"]["engine"].dispose()
 
 
@@ -169,6 +170,12 @@ def app(make_app):
 def http(app):
     """A Flask test client: real WSGI requests, cookies kept."""
     return app.test_client()
+
+
+def settle(app) -> None:
+    """Wait for the background event pushes the app has started (each bounded by its timeout)."""
+    for thread in app.extensions["porta"].get("push_threads", []):
+        thread.join(timeout=10)
 
 
 def store_of(app) -> Store:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from idp.storage.models import EventOutbox
-from tests.conftest import ISSUER, exchange, obtain_code, store_of
+from tests.conftest import ISSUER, exchange, obtain_code, settle, store_of
 
 BACKCHANNEL_LOGOUT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -79,16 +79,20 @@ def _queued_logout_tokens(app) -> list[EventOutbox]:
 
 def test_rp_without_backchannel_uri_gets_nothing(app, http, register, rp, user, receiver):
     """Both RPs got tokens in one session; only the one that registered a URI is told of its end."""
-    endpoint, _received = receiver
+    endpoint, received = receiver
     listening = register(backchannel_logout_uri=endpoint)
     exchange(http, listening, obtain_code(http, listening, scope="openid")["code"])
     params = obtain_code(http, rp, scope="openid")  # the same browser: the same session
     id_token = exchange(http, rp, params["code"]).get_json()["id_token"]
 
     assert http.get(f"/logout?id_token_hint={id_token}").status_code == 200
+    settle(app)  # the push the logout started has finished
 
-    queued = _queued_logout_tokens(app)  # written in the logout's own transaction
-    assert [(row.client_id, row.endpoint) for row in queued] == [(listening.client_id, endpoint)]
+    queued = _queued_logout_tokens(app)
+    assert [(row.client_id, row.endpoint, row.status) for row in queued] == [
+        (listening.client_id, endpoint, "delivered")
+    ]
+    assert len(received) == 1
 
 
 def test_discovery_advertises_backchannel_logout(http):
