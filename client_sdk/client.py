@@ -7,26 +7,25 @@ cached per instance (each behind a lock), and every per-login value (``state``, 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
-import jwt
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from client_sdk.auth import (
+    AUTH_METHODS,
+    CLIENT_ASSERTION_TYPE,
+    authenticate,
+    check_auth_method,
+    choose_auth_method,
+)
+from client_sdk.auth import client_assertion as make_client_assertion
+from client_sdk.authorization import authentication_query, should_push
+from client_sdk.discovery import discover
 from client_sdk.errors import (
-    AuthorizationResponseError,
-    ConsentReceiptError,
     DiscoveryError,
     IDTokenError,
     OAuthError,
@@ -38,165 +37,32 @@ from client_sdk.id_token import (
     check_refreshed_id_token,
     validate_id_token,
 )
-from client_sdk.jwks import ASYMMETRIC_ALGS, JWKSCache, KeyNotFoundError, verify_jws
+from client_sdk.jwks import JWKSCache
+from client_sdk.keys import load_private_key, public_jwks
+from client_sdk.receipts import CONSENT_RECEIPT_TYP, verify_consent_receipt
+from client_sdk.responses import (
+    authorization_code,
+    callback_params,
+    json_body,
+    raise_bearer_error,
+    verify_signed_userinfo,
+)
+from client_sdk.tokens import (
+    AuthorizationRequest,
+    TokenSet,
+    check_token_response,
+    token_set,
+)
 
-#: Media type of Porta consent receipts (``typ`` JWS header, RFC 7515 §4.1.9).
-CONSENT_RECEIPT_TYP = "consent-receipt+jwt"
-CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-
-
-def _pkce_pair() -> tuple[str, str]:
-    """A fresh ``code_verifier`` and its S256 ``code_challenge`` (RFC 7636 §4.1-4.2)."""
-    verifier = secrets.token_urlsafe(64)  # 86 characters of the unreserved set
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return verifier, challenge
-
-
-@dataclass
-class AuthorizationRequest:
-    """One authentication request in flight; keep it (e.g. in the session) until the callback.
-
-    Attributes:
-        url: where to send the browser.
-        state: CSRF binding of the response to this browser (RFC 6749 §10.12).
-        nonce: replay protection for the ID token (OIDC Core §3.1.2.1).
-        code_verifier: the PKCE secret (RFC 7636 §4.1); never sent to the browser.
-        redirect_uri: the redirect_uri used; the token request repeats it (RFC 6749 §4.1.3).
-        scope: the scope requested.
-        max_age: the ``max_age`` requested, if any (checked against ``auth_time``).
-        created_at: UNIX time the request was made.
-    """
-
-    url: str
-    state: str
-    nonce: str
-    code_verifier: str
-    redirect_uri: str
-    scope: str
-    max_age: int | None = None
-    created_at: float = field(default_factory=time.time)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable copy (for a Flask session or any other store)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AuthorizationRequest:
-        """Rebuild a request saved with :meth:`to_dict`."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-@dataclass
-class TokenSet:
-    """Tokens from a token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
-
-    Attributes:
-        access_token: the access token.
-        token_type: normally ``Bearer``.
-        expires_at: UNIX time the access token expires, when the provider said.
-        refresh_token: present only when the provider issued one.
-        id_token: the raw ID token, if any.
-        id_token_claims: the validated ID token claims (empty without an ID token).
-        scope: the granted scope (may be narrower than requested, RFC 6749 §3.3).
-        raw: the whole token response, for provider-specific members.
-    """
-
-    access_token: str
-    token_type: str = "Bearer"
-    expires_at: float | None = None
-    refresh_token: str | None = None
-    id_token: str | None = None
-    id_token_claims: dict[str, Any] = field(default_factory=dict)
-    scope: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def expires_in(self) -> int | None:
-        """Seconds until the access token expires (negative once expired), if known."""
-        return None if self.expires_at is None else int(self.expires_at - time.time())
-
-    @property
-    def sub(self) -> str | None:
-        """The person's subject identifier from the ID token."""
-        return self.id_token_claims.get("sub")
-
-    @property
-    def consent_receipt(self) -> str | None:
-        """The consent receipt JWT the provider returned with the tokens, if any.
-
-        Porta adds it to the token response as ``consent_receipt`` (DESIGN §4); verify it
-        with :meth:`Client.verify_consent_receipt`.  Other providers send none.
-        """
-        receipt = self.raw.get("consent_receipt")
-        return receipt if isinstance(receipt, str) else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable copy."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TokenSet:
-        """Rebuild a token set saved with :meth:`to_dict`."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-def _load_private_key(private_key: Any) -> tuple[Any, str, str]:
-    """Turn a JWK dict, PEM or ``cryptography`` key into ``(key, alg, kid)``."""
-    if isinstance(private_key, Mapping):
-        jwk = dict(private_key)
-        pyjwk = jwt.PyJWK(jwk)
-        key = pyjwk.key
-        alg = jwk.get("alg") or pyjwk.algorithm_name
-    else:
-        if isinstance(private_key, str | bytes):
-            data = private_key.encode() if isinstance(private_key, str) else private_key
-            key = serialization.load_pem_private_key(data, password=None)
-        else:
-            key = private_key
-        jwk = None
-        alg = ""
-    if isinstance(key, rsa.RSAPrivateKey):
-        alg = alg or "RS256"
-        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        alg = alg or {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[
-            key.curve.name
-        ]
-        public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    elif isinstance(key, ed25519.Ed25519PrivateKey):
-        alg = alg or "EdDSA"
-        public_jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
-    else:
-        raise TypeError("private_key must be an RSA, EC or Ed25519 private key (JWK, PEM or object)")
-    kid = (jwk or {}).get("kid") or _thumbprint(public_jwk)
-    return key, alg, kid
-
-
-def _thumbprint(public_jwk: Mapping[str, Any]) -> str:
-    """JWK thumbprint (RFC 7638 §3): SHA-256 of the required members in lexical order."""
-    required = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
-    members = {k: public_jwk[k] for k in required[public_jwk["kty"]]}
-    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    digest = hashlib.sha256(canonical).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def _single_values(params: Mapping[str, Any]) -> dict[str, str]:
-    """Flatten response parameters; a repeated parameter is an error (RFC 6749 §3.1)."""
-    flat: dict[str, str] = {}
-    getlist = getattr(params, "getlist", None)
-    for name in params:
-        values = getlist(name) if getlist else params[name]
-        if isinstance(values, list | tuple):
-            if len(values) != 1:
-                raise AuthorizationResponseError(
-                    f"authorization response repeats the parameter {name!r} (RFC 6749 §3.1)"
-                )
-            values = values[0]
-        flat[name] = str(values)
-    return flat
+# Names other modules (and older callers) import from here.
+__all__ = [
+    "AUTH_METHODS",
+    "CLIENT_ASSERTION_TYPE",
+    "CONSENT_RECEIPT_TYP",
+    "AuthorizationRequest",
+    "Client",
+    "TokenSet",
+]
 
 
 class Client:
@@ -257,11 +123,7 @@ class Client:
         clock: Callable[[], float] = time.monotonic,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        if token_endpoint_auth_method is not None and token_endpoint_auth_method not in AUTH_METHODS:
-            raise ValueError(
-                f"token_endpoint_auth_method must be one of {AUTH_METHODS}, "
-                f"not {token_endpoint_auth_method!r}"
-            )
+        check_auth_method(token_endpoint_auth_method)
         self.issuer = issuer
         self.client_id = client_id
         self.client_secret = client_secret
@@ -275,7 +137,7 @@ class Client:
         self.use_par = use_par
         self.timeout = timeout
         self._clock = clock
-        self._private_key = _load_private_key(private_key) if private_key is not None else None
+        self._private_key = load_private_key(private_key) if private_key is not None else None
         self._explicit_auth_method = token_endpoint_auth_method
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
@@ -387,50 +249,9 @@ class Client:
                 or self._metadata is None
                 or now - self._metadata_at >= self.metadata_ttl
             ):
-                self._metadata = self._discover()
+                self._metadata = discover(self.session, self.issuer, self.timeout)
                 self._metadata_at = now
             return self._metadata
-
-    def _discovery_urls(self) -> list[str]:
-        parts = urlsplit(self.issuer)
-        path = parts.path.rstrip("/")
-        oidc = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-        rfc8414 = urlunsplit(
-            (parts.scheme, parts.netloc, "/.well-known/oauth-authorization-server" + path, "", "")
-        )
-        return [oidc, rfc8414]
-
-    def _discover(self) -> dict[str, Any]:
-        failures = []
-        for url in self._discovery_urls():
-            try:
-                response = self.session.get(
-                    url, timeout=self.timeout, headers={"Accept": "application/json"}
-                )
-            except requests.RequestException as exc:
-                failures.append(f"{url}: {exc}")
-                continue
-            if response.status_code != 200:
-                failures.append(f"{url}: HTTP {response.status_code}")
-                continue
-            try:
-                document = response.json()
-            except ValueError:
-                failures.append(f"{url}: not JSON")
-                continue
-            if not isinstance(document, dict):
-                failures.append(f"{url}: not a JSON object")
-                continue
-            if document.get("issuer") != self.issuer:
-                raise DiscoveryError(
-                    f"metadata at {url} names issuer {document.get('issuer')!r}, but this "
-                    f"client was configured for {self.issuer!r}; they must be identical "
-                    "(OIDC Discovery §4.3) — check the issuer URL, including any trailing slash"
-                )
-            return document
-        raise DiscoveryError(
-            f"could not discover provider metadata for {self.issuer!r}: " + "; ".join(failures)
-        )
 
     def _endpoint(self, name: str) -> str:
         value = self.metadata().get(name)
@@ -451,58 +272,18 @@ class Client:
     def _json(
         self, response: requests.Response, context: str, ok: tuple[int, ...] = (200,)
     ) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code not in ok:
-            raise OAuthError.from_response_body(
-                body, status_code=response.status_code, context=context
-            )
-        if not isinstance(body, dict):
-            raise ResponseValidationError(f"{context}: the provider's response is not a JSON object")
-        return body
+        return json_body(response, context, ok)
 
     # ------------------------------------------------------------------ client authentication
     @property
     def token_endpoint_auth_method(self) -> str:
         """The client authentication method in use (OIDC Core §9, RFC 7591 §2)."""
-        if self._explicit_auth_method:
-            return self._explicit_auth_method
-        if self._private_key is not None:
-            return "private_key_jwt"
-        if not self.client_secret:
-            return "none"
-        supported = (self._metadata or {}).get("token_endpoint_auth_methods_supported") or [
-            "client_secret_basic"
-        ]
-        if "client_secret_basic" in supported:
-            return "client_secret_basic"
-        if "client_secret_post" in supported:
-            return "client_secret_post"
-        return "client_secret_basic"
-
-    def _authenticate(
-        self, data: dict[str, str], headers: dict[str, str], audience: str
-    ) -> None:
-        """Add client authentication to a back-channel request (RFC 6749 §2.3, OIDC Core §9)."""
-        method = self.token_endpoint_auth_method
-        if method == "client_secret_basic":
-            if not self.client_secret:
-                raise ValueError("client_secret_basic needs a client_secret")
-            # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-            pair = f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        elif method == "client_secret_post":
-            if not self.client_secret:
-                raise ValueError("client_secret_post needs a client_secret")
-            data["client_id"] = self.client_id
-            data["client_secret"] = self.client_secret
-        elif method == "private_key_jwt":
-            data["client_assertion_type"] = CLIENT_ASSERTION_TYPE
-            data["client_assertion"] = self.client_assertion(audience)
-        else:
-            data["client_id"] = self.client_id
+        return choose_auth_method(
+            self._explicit_auth_method,
+            has_private_key=self._private_key is not None,
+            client_secret=self.client_secret,
+            metadata=self._metadata,
+        )
 
     def client_assertion(self, audience: str | None = None) -> str:
         """A ``private_key_jwt`` assertion (OIDC Core §9, RFC 7523 §3), valid for 60 seconds.
@@ -511,34 +292,28 @@ class Client:
         """
         if self._private_key is None:
             raise ValueError("private_key_jwt needs the client's private_key")
-        key, alg, kid = self._private_key
-        now = int(time.time())
-        claims = {
-            "iss": self.client_id,
-            "sub": self.client_id,
-            "aud": audience or self._endpoint("token_endpoint"),
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + 60,
-        }
-        return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
+        audience = audience or self._endpoint("token_endpoint")
+        return make_client_assertion(self.client_id, self._private_key, audience)
 
     def public_jwks(self) -> dict[str, Any]:
         """The public half of ``private_key`` as a JWKS, to register as ``jwks`` (RFC 7591 §2)."""
         if self._private_key is None:
             raise ValueError("this client has no private_key")
-        key, alg, kid = self._private_key
-        algorithm = jwt.get_algorithm_by_name(alg)
-        public = json.loads(algorithm.to_jwk(key.public_key()))
-        public.update({"kid": kid, "alg": alg, "use": "sig"})
-        return {"keys": [public]}
+        return public_jwks(self._private_key)
 
     def _back_channel(
         self, endpoint_name: str, data: dict[str, str], context: str
     ) -> requests.Response:
         url = self._endpoint(endpoint_name)
         headers = {"Accept": "application/json"}
-        self._authenticate(data, headers, self._endpoint("token_endpoint"))
+        authenticate(
+            self.token_endpoint_auth_method,
+            data,
+            headers,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            assertion=lambda: self.client_assertion(self._endpoint("token_endpoint")),
+        )
         return self._http("POST", url, context, data=data, headers=headers)
 
     # ------------------------------------------------------------------ authorization
@@ -560,58 +335,21 @@ class Client:
         redirect_uri = redirect_uri or self.redirect_uri
         if not redirect_uri:
             raise ValueError("no redirect_uri: pass one here or to the Client")
-        state = secrets.token_urlsafe(32)
-        nonce = secrets.token_urlsafe(32)
-        verifier, challenge = _pkce_pair()
-        query: dict[str, str] = {
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": scope,
-            "state": state,
-            "nonce": nonce,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-        reserved = set(query) - {"scope"}
-        overridden = sorted(reserved.intersection(params))
-        if overridden:
-            raise ValueError(
-                f"{overridden} are set by the client itself (fresh state, nonce and PKCE for "
-                "every request); pass redirect_uri as its own argument"
-            )
-        for name, value in params.items():
-            if value is None:
-                continue
-            query[name] = json.dumps(value) if isinstance(value, dict) else str(value)
-        max_age = int(params["max_age"]) if params.get("max_age") is not None else None
+        request = authentication_query(self.client_id, redirect_uri, scope, params)
+        query = request.query
         endpoint = self._endpoint("authorization_endpoint")
-        if self._should_push():
-            request_uri = self._push(query)
-            query = {"client_id": self.client_id, "request_uri": request_uri}
+        if should_push(self.metadata(), self.use_par):
+            query = {"client_id": self.client_id, "request_uri": self._push(query)}
         separator = "&" if urlsplit(endpoint).query else "?"
         return AuthorizationRequest(
             url=endpoint + separator + urlencode(query),
-            state=state,
-            nonce=nonce,
-            code_verifier=verifier,
+            state=request.state,
+            nonce=request.nonce,
+            code_verifier=request.code_verifier,
             redirect_uri=redirect_uri,
             scope=scope,
-            max_age=max_age,
+            max_age=request.max_age,
         )
-
-    def _should_push(self) -> bool:
-        metadata = self.metadata()
-        offered = bool(metadata.get("pushed_authorization_request_endpoint"))
-        required = bool(metadata.get("require_pushed_authorization_requests"))
-        if required and not offered:
-            raise DiscoveryError(
-                "the provider requires pushed authorization requests but advertises no "
-                "pushed_authorization_request_endpoint (RFC 9126 §5)"
-            )
-        if required and self.use_par is False:
-            raise ValueError("the provider requires PAR (RFC 9126) but use_par=False")
-        return required or (self.use_par is True and offered)
 
     def _push(self, query: dict[str, str]) -> str:
         """Push the request to the PAR endpoint and return its ``request_uri`` (RFC 9126 §2)."""
@@ -634,40 +372,14 @@ class Client:
         Checks, in this order: ``state`` (RFC 6749 §10.12), ``iss`` (RFC 9207 §2.4), then
         the ``error`` response (RFC 6749 §4.1.2.1, raised as :class:`OAuthError`).
         """
-        if isinstance(callback_url_or_params, str):
-            parts = urlsplit(callback_url_or_params)
-            params = _single_values(parse_qs(parts.query, keep_blank_values=True))
-            if not params and parts.fragment:
-                params = _single_values(parse_qs(parts.fragment, keep_blank_values=True))
-        else:
-            params = _single_values(callback_url_or_params)
-        state = params.get("state")
-        if state is None or not secrets.compare_digest(state, request.state):
-            raise AuthorizationResponseError(
-                "the response's state does not match this browser's authorization request "
-                "(RFC 6749 §10.12): it may be forged, replayed, or from another tab"
-            )
-        iss = params.get("iss")
-        if iss is not None and iss != self.issuer:
-            raise AuthorizationResponseError(
-                f"the response came from issuer {iss!r}, not {self.issuer!r} "
-                "(RFC 9207 §2.4: possible mix-up attack)"
-            )
-        if iss is None and self.metadata().get("authorization_response_iss_parameter_supported"):
-            raise AuthorizationResponseError(
-                "the provider promises an 'iss' parameter (RFC 9207 §3) but the response has none"
-            )
-        if "error" in params:
-            raise OAuthError(
-                params["error"],
-                params.get("error_description"),
-                error_uri=params.get("error_uri"),
-                context="authorization",
-            )
-        code = params.get("code")
-        if not code:
-            raise AuthorizationResponseError("the authorization response has no 'code'")
-        return code
+        return authorization_code(
+            callback_params(callback_url_or_params),
+            state=request.state,
+            issuer=self.issuer,
+            iss_promised=lambda: bool(
+                self.metadata().get("authorization_response_iss_parameter_supported")
+            ),
+        )
 
     def exchange_code(
         self, callback_url_or_params: str | Mapping[str, Any], request: AuthorizationRequest
@@ -704,38 +416,11 @@ class Client:
             if isinstance(id_token, str)
             else {}
         )
-        return self._token_set(body, claims)
+        return token_set(body, claims)
 
     def _token_request(self, data: dict[str, str], context: str) -> dict[str, Any]:
         response = self._back_channel("token_endpoint", data, context)
-        body = self._json(response, context)
-        if not isinstance(body.get("access_token"), str):
-            raise ResponseValidationError(f"{context}: token response has no access_token")
-        token_type = body.get("token_type")
-        if not isinstance(token_type, str) or token_type.lower() not in ("bearer", "dpop"):
-            raise ResponseValidationError(
-                f"{context}: unsupported token_type {token_type!r} (expected Bearer)"
-            )
-        return body
-
-    @staticmethod
-    def _token_set(body: dict[str, Any], claims: dict[str, Any]) -> TokenSet:
-        expires_in = body.get("expires_in")
-        expires_at = (
-            time.time() + float(expires_in)
-            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
-            else None
-        )
-        return TokenSet(
-            access_token=body["access_token"],
-            token_type=body.get("token_type", "Bearer"),
-            expires_at=expires_at,
-            refresh_token=body.get("refresh_token"),
-            id_token=body.get("id_token"),
-            id_token_claims=claims,
-            scope=body.get("scope"),
-            raw=body,
-        )
+        return check_token_response(self._json(response, context), context)
 
     def validate_id_token(
         self,
@@ -782,10 +467,17 @@ class Client:
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
         )
         if response.status_code != 200:
-            self._raise_bearer_error(response, "userinfo")
+            raise_bearer_error(response, "userinfo")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type == "application/jwt":
-            claims = self._verify_signed_userinfo(response.text)
+            claims = verify_signed_userinfo(
+                response.text,
+                jwks=self.jwks,
+                allowed_algs=self.metadata().get("userinfo_signing_alg_values_supported"),
+                client_secret=self.client_secret,
+                issuer=self.issuer,
+                client_id=self.client_id,
+            )
         else:
             claims = self._json(response, "userinfo")
         sub = claims.get("sub")
@@ -796,40 +488,6 @@ class Client:
                 f"userinfo 'sub' {sub!r} is not the ID token's {expected_sub!r}; the response "
                 "MUST NOT be used (OIDC Core §5.3.2)"
             )
-        return claims
-
-    def _raise_bearer_error(self, response: requests.Response, context: str) -> None:
-        """Turn a 401/403 with ``WWW-Authenticate`` (RFC 6750 §3) or a JSON error into OAuthError."""
-        challenge = response.headers.get("WWW-Authenticate", "")
-        fields = dict(
-            part.strip().split("=", 1) for part in challenge.replace("Bearer", "", 1).split(",")
-            if "=" in part
-        )
-        error = fields.get("error", "").strip('"')
-        if error:
-            raise OAuthError(
-                error,
-                fields.get("error_description", "").strip('"') or None,
-                status_code=response.status_code,
-                context=context,
-            )
-        self._json(response, context)  # raises with the JSON error, if any
-        raise OAuthError("invalid_response", status_code=response.status_code, context=context)
-
-    def _verify_signed_userinfo(self, token: str) -> dict[str, Any]:
-        algs = self.metadata().get("userinfo_signing_alg_values_supported") or list(ASYMMETRIC_ALGS)
-        try:
-            _, claims = verify_jws(
-                token, jwks=self.jwks, allowed_algs=algs, hmac_secret=self.client_secret
-            )
-        except (ValueError, KeyNotFoundError) as exc:
-            raise ResponseValidationError(f"signed userinfo response rejected: {exc}") from exc
-        if "iss" in claims and claims["iss"] != self.issuer:
-            raise ResponseValidationError("signed userinfo 'iss' is not the provider (OIDC Core §5.3.2)")
-        if "aud" in claims and self.client_id not in (
-            [claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"]
-        ):
-            raise ResponseValidationError("signed userinfo 'aud' is not this client")
         return claims
 
     def refresh(self, refresh_token: str | TokenSet, *, scope: str | None = None) -> TokenSet:
@@ -854,7 +512,7 @@ class Client:
                 check_refreshed_id_token(claims, previous.id_token_claims)
         elif previous:
             claims = dict(previous.id_token_claims)
-        tokens = self._token_set(body, claims)
+        tokens = token_set(body, claims)
         if tokens.refresh_token is None:
             tokens.refresh_token = str(token)
         if tokens.id_token is None and previous:
@@ -866,7 +524,7 @@ class Client:
         data = {"grant_type": "client_credentials", **params}
         if scope:
             data["scope"] = scope
-        return self._token_set(self._token_request(data, "client credentials"), {})
+        return token_set(self._token_request(data, "client credentials"), {})
 
     def revoke(self, token: str, *, token_type_hint: str | None = None) -> None:
         """Revoke an access or refresh token (RFC 7009 §2.1); success is HTTP 200 (§2.2)."""
@@ -935,31 +593,6 @@ class Client:
         ``require_schema=False`` skips the schema step when ``consent_spec`` is not installed.
         Raises :class:`~client_sdk.errors.ConsentReceiptError`.
         """
-        try:
-            header, claims = verify_jws(receipt, jwks=self.jwks, allowed_algs=ASYMMETRIC_ALGS)
-        except (ValueError, KeyNotFoundError) as exc:
-            raise ConsentReceiptError(f"consent receipt signature check failed: {exc}") from exc
-        typ = str(header.get("typ", "")).lower().removeprefix("application/")
-        if typ != CONSENT_RECEIPT_TYP:
-            raise ConsentReceiptError(
-                f"JWT typ is {header.get('typ')!r}, not {CONSENT_RECEIPT_TYP!r}: "
-                "this is not a consent receipt"
-            )
-        if claims.get("iss") != self.issuer:
-            raise ConsentReceiptError(
-                f"receipt issued by {claims.get('iss')!r}, not by this provider {self.issuer!r}"
-            )
-        try:
-            import consent_spec
-        except ImportError as exc:
-            if require_schema:
-                raise ConsentReceiptError(
-                    "cannot validate the receipt against the consent_spec schema: the "
-                    "consent_spec package is not installed"
-                ) from exc
-            return claims
-        try:
-            checked = consent_spec.verify_receipt(receipt, self.jwks.as_jwks(), issuer=self.issuer)
-        except Exception as exc:  # consent_spec raises its own errors; report them as ours
-            raise ConsentReceiptError(f"consent receipt rejected by consent_spec: {exc}") from exc
-        return dict(checked) if isinstance(checked, Mapping) else claims
+        return verify_consent_receipt(
+            receipt, self.jwks, self.issuer, require_schema=require_schema
+        )

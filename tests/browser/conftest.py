@@ -86,7 +86,7 @@ def porta(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 
 
 @pytest.fixture(scope="module")
-def browser(porta: Deployment) -> Iterator[Any]:
+def chromium(porta: Deployment) -> Iterator[Any]:
     """The system Chromium, headless; closed (and Playwright's driver stopped) afterwards."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is missing")
     playwright = sync_api.sync_playwright().start()
@@ -105,9 +105,9 @@ def browser(porta: Deployment) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(chromium: Any) -> Iterator[Any]:
     """A fresh browser context (no cookies) and one page in it, with short timeouts."""
-    context = browser.new_context(viewport={"width": 1000, "height": 800}, locale="en-GB")
+    context = chromium.new_context(viewport={"width": 1000, "height": 800}, locale="en-GB")
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
     try:

@@ -144,8 +144,7 @@ def test_consent_receipt_from_the_token_response_verifies(porta: Any) -> None:
     client = make_client(porta, "SDK receipt")
     request, arrival = login(porta, client)
     tokens = client.exchange_code(arrival.url, request)
-    if tokens.consent_receipt is None:
-        pytest.skip("this Porta returns no consent_receipt in the token response yet (later issue)")
+    assert tokens.consent_receipt is not None, "Porta's token response must carry a consent_receipt"
     claims = client.verify_consent_receipt(tokens.consent_receipt)
     assert claims["sub"] == tokens.sub
     assert claims["consent_record"]["state"] in ("given", "renewed")

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# Builds a wheel and a virtual environment: not part of the everyday run.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "consent_spec"
 _SKIP = shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__", "build", "dist", "*.egg-info", ".pytest_cache", ".ruff_cache")

@@ -9,8 +9,12 @@ from urllib.parse import parse_qs
 
 import jwt
 import pytest
+from sqlalchemy import select
 
-from tests.conftest import ISSUER, exchange, obtain_code
+from idp.storage.models import EventOutbox
+from tests.conftest import ISSUER, exchange, obtain_code, settle, store_of
+
+BACKCHANNEL_LOGOUT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 @pytest.fixture
@@ -59,18 +63,36 @@ def test_rp_initiated_logout_sends_a_logout_token_with_sid(http, register, user,
     assert header["typ"] == "logout+jwt"  # Back-Channel Logout 1.0 §2.4
     keys = {k["kid"]: jwt.PyJWK(k) for k in http.get("/jwks.json").get_json()["keys"]}
     claims = jwt.decode(token, keys[header["kid"]].key, algorithms=[header["alg"]], audience=client.client_id, issuer=ISSUER)
-    assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
+    assert claims["events"] == {BACKCHANNEL_LOGOUT: {}}
     assert claims["sid"] == id_claims["sid"] and claims["sub"] == id_claims["sub"]
     assert "nonce" not in claims  # §2.4: a logout token must not carry a nonce
 
 
-def test_rp_without_backchannel_uri_gets_nothing(http, rp, user, receiver):
-    _endpoint, received = receiver
-    params = obtain_code(http, rp, scope="openid")
+def _queued_logout_tokens(app) -> list[EventOutbox]:
+    """The back-channel logout tokens in the outbox, delivered or not."""
+    store = store_of(app)
+    try:
+        return list(store.session.scalars(select(EventOutbox).where(EventOutbox.event_type == BACKCHANNEL_LOGOUT)))
+    finally:
+        store.close()
+
+
+def test_rp_without_backchannel_uri_gets_nothing(app, http, register, rp, user, receiver):
+    """Both RPs got tokens in one session; only the one that registered a URI is told of its end."""
+    endpoint, received = receiver
+    listening = register(backchannel_logout_uri=endpoint)
+    exchange(http, listening, obtain_code(http, listening, scope="openid")["code"])
+    params = obtain_code(http, rp, scope="openid")  # the same browser: the same session
     id_token = exchange(http, rp, params["code"]).get_json()["id_token"]
+
     assert http.get(f"/logout?id_token_hint={id_token}").status_code == 200
-    time.sleep(0.3)  # give a wrongly queued push the chance to arrive; the assertion is on content
-    assert received == []
+    settle(app)  # the push the logout started has finished
+
+    queued = _queued_logout_tokens(app)
+    assert [(row.client_id, row.endpoint, row.status) for row in queued] == [
+        (listening.client_id, endpoint, "delivered")
+    ]
+    assert len(received) == 1
 
 
 def test_discovery_advertises_backchannel_logout(http):

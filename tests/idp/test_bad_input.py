@@ -32,14 +32,18 @@ from idp.storage.models import (
 )
 from tests.conftest import (
     ISSUER,
+    assert_error_page,
+    assert_oauth_error,
     authorize,
     basic,
+    bearer,
     callback_params,
+    count_rows,
     csrf_from,
     exchange,
+    obtain_code,
     token_request,
 )
-from tests.idp.conftest import assert_error_page, assert_oauth_error, bearer, code_for, count_rows
 
 FORM = "application/x-www-form-urlencoded"
 TOO_BIG = 64 * 1024 + 1  # MAX_REQUEST_BYTES + 1
@@ -175,7 +179,7 @@ def test_token_request_with_a_repeated_parameter_is_refused_and_keeps_the_code(
 ):
     """RFC 6749 §3.2: parameters MUST NOT be included more than once."""
     client = new_client()
-    code = code_for(browser, client)["code"]
+    code = obtain_code(browser, client)["code"]
     form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", client.redirect_uri)]
     extra = {"client_id": client.client_id, "code_verifier": "v" * 43}
     form += [(name, dict(form).get(name, extra.get(name))), (name, dict(form).get(name, extra.get(name)))]

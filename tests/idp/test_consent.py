@@ -39,6 +39,7 @@ from tests.conftest import (
     interaction_from,
     login,
     offered_claims,
+    settle,
     store_of,
     token_request,
 )
@@ -181,12 +182,6 @@ def outbox(app, client_id: str, event_type: str) -> list[str]:
         )
     finally:
         store.close()
-
-
-def settle(app) -> None:
-    """Wait for the background pushes a dashboard change started (bounded by their timeout)."""
-    for thread in app.extensions["porta"].get("push_threads", []):
-        thread.join(timeout=10)
 
 
 def dashboard_change(http, client_id: str, action: str, keep: list[str] | None = None):

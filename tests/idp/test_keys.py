@@ -17,8 +17,20 @@ from idp.cli import main as porta
 from idp.keys import KeyDecryptionError, decrypt_private_key, rotate_keys
 from idp.profile.accounts import create_user
 from idp.storage.models import SigningKey
-from tests.conftest import ISSUER, PASSWORD, authorize, callback_params, store_of
-from tests.idp.conftest import SECRET_KEY, b64, bearer, count_rows, log_in, register_on, tokens_for
+from tests.conftest import (
+    ISSUER,
+    PASSWORD,
+    SECRET_KEY,
+    authorize,
+    b64,
+    bearer,
+    callback_params,
+    count_rows,
+    log_in,
+    register_on,
+    store_of,
+    tokens_for,
+)
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 

@@ -8,8 +8,16 @@ from urllib.parse import urlencode
 import pytest
 
 from idp.storage.models import LoginSession
-from tests.conftest import authorize, callback_params, csrf_from, store_of
-from tests.idp.conftest import FORGERIES, assert_error_page, sid_of, tokens_for
+from tests.conftest import (
+    FORGERIES,
+    assert_error_page,
+    authorize,
+    callback_params,
+    csrf_from,
+    sid_of,
+    store_of,
+    tokens_for,
+)
 
 BYE = "https://rp.example/bye"
 

@@ -8,7 +8,6 @@ discovery document and JWKS reach B through A's own test client: no network.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from collections.abc import Iterator
@@ -42,6 +41,7 @@ from idp.storage.models import (
 from tests.conftest import (
     ISSUER,
     PASSWORD,
+    b64,
     callback_params,
     consent,
     context_of,
@@ -50,8 +50,10 @@ from tests.conftest import (
     fresh_database,
     login,
     obtain_code,
+    settle,
     store_of,
     token_request,
+    unb64,
     wait_for_background,
 )
 
@@ -147,14 +149,6 @@ def counts(app) -> dict[str, int]:
         }
     finally:
         store.close()
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 def resign(app, document: dict[str, Any]) -> str:
@@ -630,8 +624,7 @@ def test_deletion_tells_the_rp_kills_tokens_and_keeps_only_the_ledger(
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert "Your account is deleted" in response.get_data(as_text=True)
-    for thread in app.extensions["porta"].get("push_threads", []):
-        thread.join(timeout=10)
+    settle(app)
 
     # The RP got a consent-withdrawn SET (SPEC.md §13) in the outbox.
     store = store_of(app)
@@ -688,8 +681,7 @@ def test_a_deleted_ledger_that_was_edited_is_reported(app, http, consented):
         data={"csrf_token": _delete_form(http), "confirm": "yes", "password": PASSWORD},
     )
     assert response.status_code == 200
-    for thread in app.extensions["porta"].get("push_threads", []):
-        thread.join(timeout=10)
+    settle(app)
     store = store_of(app)
     try:
         row = store.session.scalars(select(ConsentRecord).where(ConsentRecord.sequence == 0)).one()

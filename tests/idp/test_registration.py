@@ -8,8 +8,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from idp.storage.models import Client
-from tests.conftest import ISSUER, RegisteredClient, exchange
-from tests.idp.conftest import assert_oauth_error, bearer, code_for, count_rows
+from tests.conftest import (
+    ISSUER,
+    RegisteredClient,
+    assert_oauth_error,
+    bearer,
+    count_rows,
+    exchange,
+    obtain_code,
+)
 
 DOCUMENT = {
     "client_name": "Registered RP",
@@ -249,7 +256,7 @@ def test_registered_client_completes_the_code_flow(browser):
     """RFC 7591 §3: a dynamically registered client is a client like any other."""
     created = register(browser).get_json()
     client = RegisteredClient(created["client_id"], created["client_secret"], DOCUMENT["redirect_uris"][0], created)
-    code = code_for(browser, client, scope="openid offline_access")["code"]
+    code = obtain_code(browser, client, scope="openid offline_access")["code"]
     response = exchange(browser, client, code)
     assert response.status_code == 200, response.get_json()
     assert {"access_token", "id_token", "refresh_token"} <= set(response.get_json())

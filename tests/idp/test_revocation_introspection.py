@@ -5,13 +5,16 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from tests.conftest import ISSUER, basic, pkce_pair, token_request
-from tests.idp.conftest import (
+from tests.conftest import (
+    ISSUER,
     assert_oauth_error,
+    basic,
     basic_auth,
     bearer,
-    code_for,
     introspect,
+    obtain_code,
+    pkce_pair,
+    token_request,
     tokens_for,
 )
 
@@ -89,7 +92,7 @@ def test_public_client_can_revoke_its_own_token(browser, new_client):
     """RFC 7009 §5 / RFC 8252 §8.5: a public client identifies itself with client_id."""
     client = new_client(token_endpoint_auth_method="none")
     verifier, challenge = pkce_pair()
-    code = code_for(browser, client, code_challenge=challenge, code_challenge_method="S256")["code"]
+    code = obtain_code(browser, client, code_challenge=challenge, code_challenge_method="S256")["code"]
     issued = token_request(
         browser, client, grant_type="authorization_code", code=code, redirect_uri=client.redirect_uri,
         client_id=client.client_id, code_verifier=verifier,

@@ -30,27 +30,25 @@ from idp.storage.models import (
     RefreshToken,
 )
 from tests.conftest import (
+    FORGERIES,
     ISSUER,
     PASSWORD,
+    assert_error_page,
+    assert_oauth_error,
     authorize,
     basic,
+    basic_auth,
+    bearer,
     callback_params,
+    count_rows,
     csrf_from,
     exchange,
     interaction_from,
+    introspect,
+    obtain_code,
     pkce_pair,
     store_of,
     token_request,
-)
-from tests.idp.conftest import (
-    FORGERIES,
-    assert_error_page,
-    assert_oauth_error,
-    basic_auth,
-    bearer,
-    code_for,
-    count_rows,
-    introspect,
     tokens_for,
 )
 
@@ -63,7 +61,7 @@ def test_code_reuse_is_refused_and_revokes_what_the_first_redemption_issued(
     """RFC 6749 §4.1.2: a code used twice MUST be refused, and the tokens it issued SHOULD be
     revoked (RFC 9700 §4.5.3 relies on this against code injection)."""
     client = new_client()
-    code = code_for(browser, client, scope="openid email offline_access")["code"]
+    code = obtain_code(browser, client, scope="openid email offline_access")["code"]
     first = exchange(browser, client, code)
     assert first.status_code == 200
     issued = first.get_json()
@@ -89,7 +87,7 @@ def test_code_redeemed_by_another_client_is_refused(browser, new_client):
     """RFC 6749 §4.1.3: the code must have been issued to the authenticated client. The
     attacker's attempt must not burn the victim's code either."""
     victim, attacker = new_client(), new_client()
-    code = code_for(browser, victim)["code"]
+    code = obtain_code(browser, victim)["code"]
     stolen = token_request(
         browser, attacker, grant_type="authorization_code", code=code, redirect_uri=victim.redirect_uri
     )
@@ -100,7 +98,7 @@ def test_code_redeemed_by_another_client_is_refused(browser, new_client):
 def test_expired_code_is_refused(shared_app, browser, new_client):
     """RFC 6749 §4.1.2: codes are short-lived (Porta: AUTH_CODE_TTL); an expired one is invalid_grant."""
     client = new_client()
-    code = code_for(browser, client)["code"]
+    code = obtain_code(browser, client)["code"]
     store = store_of(shared_app)
     store.session.execute(
         update(AuthorizationCode)
@@ -118,7 +116,7 @@ def test_expired_code_is_refused(shared_app, browser, new_client):
 def test_redirect_uri_at_token_endpoint_must_match_the_authorization_request(browser, new_client):
     """RFC 6749 §4.1.3: redirect_uri must be identical to the one of the authorization request."""
     client = new_client(redirect_uris=["https://rp.example/cb", "https://rp.example/other"])
-    code = code_for(browser, client)["code"]
+    code = obtain_code(browser, client)["code"]
     for wrong in ("https://rp.example/other", "https://rp.example/cb/", None):
         form = {"grant_type": "authorization_code", "code": code}
         if wrong:
@@ -181,7 +179,7 @@ def test_token_request_pkce_is_checked_and_a_failure_issues_nothing(
     client = new_client(token_endpoint_auth_method="none") if public else new_client()
     right, challenge = pkce_pair()
     params = {"code_challenge": challenge, "code_challenge_method": "S256"} if send_challenge else {}
-    code = code_for(browser, client, **params)["code"]
+    code = obtain_code(browser, client, **params)["code"]
     sent = {"wrong": pkce_pair()[0], "short": "abc", "downgrade": right, None: None}[verifier]
     form = {"code_verifier": sent} if sent else {}
     if public:
@@ -251,7 +249,7 @@ def test_loopback_port_may_vary_for_native_clients(browser, new_client):
     )
     verifier, challenge = pkce_pair()
     ephemeral = "http://127.0.0.1:53124/callback"
-    got = code_for(
+    got = obtain_code(
         browser, client, redirect_uri=ephemeral, code_challenge=challenge, code_challenge_method="S256"
     )
     response = token_request(
@@ -339,7 +337,7 @@ def test_failed_client_authentication_issues_nothing_and_keeps_the_code(
     """RFC 6749 §2.3: one method per request, the registered one; §5.2: invalid_client (401 with
     WWW-Authenticate for Basic). The failed attempt must not consume the code."""
     client, other = new_client(), new_client()
-    code = code_for(browser, client)["code"]
+    code = obtain_code(browser, client)["code"]
     form, headers, status, error = _auth_cases(client, other)[case]
     response = token_request(
         browser, client, headers=headers, grant_type="authorization_code", code=code,
@@ -499,9 +497,9 @@ def test_private_key_jwt_works_and_a_replayed_assertion_is_refused(browser, jwt_
     """OIDC Core §9 private_key_jwt; RFC 7523 §3 item 7: the jti may be used only once."""
     client, key = jwt_client
     assertion = client_assertion(client.client_id, key)
-    response = assertion_exchange(browser, client, code_for(browser, client)["code"], assertion)
+    response = assertion_exchange(browser, client, obtain_code(browser, client)["code"], assertion)
     assert response.status_code == 200, response.get_json()
-    second_code = code_for(browser, client)["code"]
+    second_code = obtain_code(browser, client)["code"]
     body = assert_oauth_error(assertion_exchange(browser, client, second_code, assertion), 401, "invalid_client")
     assert "jti" in body["error_description"]
     fresh = client_assertion(client.client_id, key)
@@ -535,7 +533,7 @@ def test_bad_client_assertions_are_refused(browser, jwt_client, case):
             algorithm="HS256",
         ),
     }[case]()
-    code = code_for(browser, client)["code"]
+    code = obtain_code(browser, client)["code"]
     assert_oauth_error(assertion_exchange(browser, client, code, assertion), 401, "invalid_client")
     good = assertion_exchange(browser, client, code, client_assertion(cid, key))
     assert good.status_code == 200  # the refused attempt did not burn the code
@@ -551,7 +549,7 @@ def test_iss_is_in_every_authorization_response(shared_app, browser, anon, new_c
     """RFC 9207 §2: the iss parameter is in success and error responses alike."""
     client = new_client()
     if case == "success":
-        got = code_for(browser, client, state="s")
+        got = obtain_code(browser, client, state="s")
         assert "code" in got
     else:
         response = {
@@ -762,7 +760,7 @@ def test_concurrent_redemptions_of_one_code_issue_tokens_once(shared_app, browse
     """RFC 6749 §4.1.2: a code is single-use even when two redemptions race (the atomic
     conditional update of DESIGN §8); the loser gets invalid_grant, never a 5xx."""
     client = new_client()
-    code = code_for(browser, client)["code"]
+    code = obtain_code(browser, client)["code"]
     responses = _race(shared_app, lambda http: exchange(http, client, code))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200, 400], [r.get_json() for r in responses]
@@ -794,7 +792,7 @@ def test_form_post_escapes_reflected_values(browser, new_client):
     """Form Post Response Mode §5 (security): values are HTML-escaped in the auto-submitted form,
     and the page's CSP only runs the provider's own nonce'd script."""
     client = new_client()
-    code_for(browser, client)  # consent once
+    obtain_code(browser, client)  # consent once
     response = authorize(browser, client, response_mode="form_post", state=SCRIPT)
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<script>alert(1)" not in html
