@@ -103,6 +103,7 @@ IDS = {
     "invalidated": "0d6a4b52-8a61-4f4e-b0f4-5a7a0a1c2b08",
     "full": "0d6a4b52-8a61-4f4e-b0f4-5a7a0a1c2b09",
 }
+ALL_CLAIMS = ["email", "address", "birthdate", DIETARY]
 NARROWING = "7c1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5"
 WITHDRAWAL = "7c1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f6"
 
@@ -202,11 +203,11 @@ def main() -> None:
     valid["consent-record/withdrawn.json"] = withdrawn
     valid["consent-record/refused.json"] = record("refused", 4, chain_hash(withdrawn, withdrawn["previous_hash"]), persona=None, granted={},
                                                   refused=["email", "address", "birthdate", DIETARY], expires_at=None)
-    valid["consent-record/expired.json"] = record("expired", 7, "a" * 64, replaces=IDS["renewed"], persona=None, granted={}, refused=[],
+    valid["consent-record/expired.json"] = record("expired", 7, "a" * 64, replaces=IDS["renewed"], persona=None, granted={}, refused=ALL_CLAIMS,
                                                   collection_method="provider-policy", decided_at="2028-11-18T08:00:00Z", recorded_at="2028-11-18T08:00:02Z", expires_at=None)
-    valid["consent-record/superseded.json"] = record("superseded", 9, "b" * 64, replaces=IDS["given"], persona=None, granted={}, refused=[],
+    valid["consent-record/superseded.json"] = record("superseded", 9, "b" * 64, replaces=IDS["given"], persona=None, granted={}, refused=ALL_CLAIMS,
                                                      collection_method="provider-policy", decided_at="2026-11-25T00:00:00Z", recorded_at="2026-11-25T00:00:00Z", expires_at=None)
-    valid["consent-record/invalidated.json"] = record("invalidated", 12, "c" * 64, replaces=IDS["given"], persona=None, granted={}, refused=[],
+    valid["consent-record/invalidated.json"] = record("invalidated", 12, "c" * 64, replaces=IDS["given"], persona=None, granted={}, refused=ALL_CLAIMS,
                                                       collection_method="provider-policy", decided_at="2026-11-22T00:00:00Z", recorded_at="2026-11-22T00:00:00Z", expires_at=None,
                                                       extensions={"https://id.porta.example/ext/invalidation": {"reason": "identity fraud confirmed"}})
     full = record("given", 0, GENESIS_HASH, record_id=IDS["full"], language="de",
@@ -324,6 +325,10 @@ def main() -> None:
         "record-time-order", "$.expires_at", "expires_at is later than decided_at")
     bad("consent-record/implicit-special-category.json", changed(full, lambda d: d.__setitem__("consent_type", "implicit")),
         "record-explicit-special-category", "$.consent_type", "special-category claims need explicit consent (GDPR Art. 9(2)(a))")
+    bad("consent-record/withdrawn-refused-empty.json", changed(withdrawn, lambda d: d.__setitem__("refused", [])),
+        "record-claims-decided", "$.refused", "a withdrawn record releases nothing, so refused lists every requested claim")
+    bad("consent-record/narrowed-refused-incomplete.json", changed(narrowed, lambda d: d.__setitem__("refused", [DIETARY])),
+        "record-claims-decided", "$.refused", "refused lists every requested claim a narrowed record no longer grants")
     bad("consent-record/uppercase-previous-hash.json", changed(narrowed, lambda d: d.__setitem__("previous_hash", d["previous_hash"].upper())),
         "pattern", "$.previous_hash", "hashes are lowercase hexadecimal")
     bad("consent-record/first-entry-not-genesis.json", changed(given, lambda d: d.__setitem__("previous_hash", "f" * 64)),
@@ -375,6 +380,8 @@ def main() -> None:
         manifest[name] = {"rule": rule, "path": path, "description": description}
     write(OUT / "invalid" / "manifest.json", manifest)
 
+    write_lineage_vectors(given, withdrawn, minimal)
+
     # Ledger chain vector.
     hashes = []
     head = GENESIS_HASH
@@ -408,6 +415,129 @@ def main() -> None:
         (folder / name).write_text(token + "\n", "ascii")
         entries.append({"file": name, "valid": ok, "reason": reason, "description": description})
     write(folder / "manifest.json", {"issuer": ISSUER, "jwks": "jwks.json", "receipts": entries})
+
+
+NEWS_SUB = "pwc-Q3n8vK1sZd0R"
+
+
+def _uuid(number: int) -> str:
+    return f"1a2b3c4d-5e6f-4a7b-8c9d-{number:012x}"
+
+
+def write_lineage_vectors(given: dict[str, Any], withdrawn: dict[str, Any], news_request: dict[str, Any]) -> None:
+    """Ledgers that obey or break one lineage rule each (SPEC.md section 6.3).
+
+    Every entry is a valid consent record and the hash chain is intact, so the
+    only fault of an invalid ledger is the lineage rule its manifest names.
+    """
+    given = {**given, "expires_at": "2027-11-20T09:15:41Z"}
+    no_expiry = record("given", 0, GENESIS_HASH, expires_at=None)
+
+    def follow(before: dict[str, Any], state: str, number: int, **changes: Any) -> dict[str, Any]:
+        ending = state in {"withdrawn", "expired", "superseded", "invalidated", "refused"}
+        base: dict[str, Any] = {"replaces": before["record_id"], "record_id": _uuid(number), "decided_at": "2026-12-02T18:40:00Z",
+                                "recorded_at": "2026-12-02T18:40:00Z", "collection_method": "dashboard"}
+        if ending:
+            base.update(persona=None, granted={}, refused=ALL_CLAIMS, expires_at=None)
+        if state in {"withdrawn", "narrowed"}:
+            base["withdrawal_id"] = _uuid(1000 + number)
+        if state in {"expired", "invalidated", "superseded"}:
+            base["collection_method"] = "provider-policy"
+        base.update(changes)
+        return {**record(state, 0, GENESIS_HASH, **base)}
+
+    news = record("given", 0, GENESIS_HASH, record_id=_uuid(50), subject=NEWS_SUB, request=copy.deepcopy(news_request),
+                  persona={"persona_id": "prs-5c7e0a"}, granted={"name": {"purposes": ["personalisation"]}}, refused=[],
+                  jurisdiction="US-CA", language=None, accepted_terms=None, expires_at=None, decided_at="2026-11-21T10:00:05Z",
+                  recorded_at="2026-11-21T10:00:05Z")
+    narrowed_granted = {"email": {"purposes": ["service-provision", "customer-care"]}, "address": {"purposes": ["delivery-of-goods"]}}
+    regiven = record("given", 0, GENESIS_HASH, record_id=_uuid(7), decided_at="2027-02-01T08:00:00Z", recorded_at="2027-02-01T08:00:00Z")
+    first_refusal = record("refused", 0, GENESIS_HASH, record_id=_uuid(20), persona=None, granted={}, refused=ALL_CLAIMS, expires_at=None)
+    superseding = follow(first_refusal, "superseded", 21, decided_at="2026-11-22T00:00:00Z", recorded_at="2026-11-22T00:00:00Z")
+    second_refusal = {**first_refusal, "record_id": _uuid(22), "decided_at": "2026-11-22T00:00:01Z", "recorded_at": "2026-11-22T00:00:01Z"}
+    valid = {
+        "two-sites-and-a-new-lineage.json": (
+            "One open lineage per relying party: the bookshop and the news site each have one; the bookshop's ends (withdrawn) "
+            "before a new one starts. Rules ledger-one-open-lineage and lineage-same-party.",
+            [given, news, follow(given, "withdrawn", 3, decided_at="2027-01-05T12:00:00Z", recorded_at="2027-01-05T12:00:00Z"), regiven],
+        ),
+        "expired-at-expires-at.json": (
+            "A consent with expires_at expires at that moment, not earlier (lineage-expiry).",
+            [given, follow(given, "expired", 4, decided_at="2027-11-20T09:15:41Z", recorded_at="2027-11-20T09:15:42Z")],
+        ),
+        "narrowed-by-one-purpose.json": (
+            "A narrowing that removes only one purpose of one claim is a strict subset (lineage-narrowing-subset).",
+            [given, follow(given, "narrowed", 5, persona=given["persona"], granted={**given["granted"], "email": {"purposes": ["service-provision"]}},
+                           refused=[DIETARY], expires_at=given["expires_at"])],
+        ),
+        "refused-superseded-refused-given.json": (
+            "A refusal's lineage ends (superseded) before the next refusal starts one; the person then reconsiders (refused -> given). "
+            "refused holds every requested claim not granted, in every state (record-claims-decided).",
+            [first_refusal, superseding, second_refusal,
+             follow(second_refusal, "given", 23, persona=given["persona"], granted=given["granted"], refused=[DIETARY], collection_method="consent-screen",
+                    expires_at="2027-12-02T18:40:00Z")],
+        ),
+    }
+    invalid = {
+        "narrowing-adds-special-category-claim.json": (
+            "The narrowing removes birthdate but adds the special-category dietary preference the person had refused.",
+            "lineage-narrowing-subset", "$[1].granted",
+            [given, follow(given, "narrowed", 5, persona=given["persona"], granted={**narrowed_granted, DIETARY: {"purposes": ["personalisation"]}},
+                           refused=["birthdate"], expires_at=given["expires_at"])],
+        ),
+        "narrowing-removes-nothing.json": (
+            "A narrowing that grants exactly what the record it replaces granted.",
+            "lineage-narrowing-subset", "$[1].granted",
+            [given, follow(given, "narrowed", 5, persona=given["persona"], granted=given["granted"], refused=[DIETARY], expires_at=given["expires_at"])],
+        ),
+        "replaces-another-sites-record.json": (
+            "The news site's withdrawal replaces the bookshop's record.",
+            "lineage-same-party", "$[2].request.relying_party.client_id",
+            [given, news, follow(given, "withdrawn", 3, subject=NEWS_SUB, request=copy.deepcopy(news_request), refused=["name"],
+                                 jurisdiction="US-CA", decided_at="2027-01-05T12:00:00Z", recorded_at="2027-01-05T12:00:00Z")],
+        ),
+        "subject-changes-along-lineage.json": (
+            "A renewal names another subject than the record it replaces.",
+            "lineage-same-party", "$[1].subject",
+            [given, follow(given, "renewed", 6, subject="pwc-someone-else", persona=given["persona"], granted=given["granted"], refused=[DIETARY])],
+        ),
+        "withdrawal-before-consent.json": (
+            "The withdrawal is dated the day before the consent it withdraws.",
+            "lineage-time-order", "$[1].decided_at",
+            [given, follow(given, "withdrawn", 3, decided_at="2026-11-19T12:00:00Z", recorded_at="2026-11-19T12:00:00Z")],
+        ),
+        "duplicate-record-id.json": (
+            "The news site's record reuses the record_id of the bookshop's.",
+            "ledger-record-unique", "$[1].record_id",
+            [given, {**news, "record_id": given["record_id"]}],
+        ),
+        "two-open-lineages-for-one-site.json": (
+            "A second given record about the bookshop starts a new lineage while the first is still active.",
+            "ledger-one-open-lineage", "$[1]",
+            [given, regiven],
+        ),
+        "expired-without-expires-at.json": (
+            "The consent had no expires_at, yet an expired record follows it.",
+            "lineage-expiry", "$[1].state",
+            [no_expiry, follow(no_expiry, "expired", 4, decided_at="2027-11-20T09:15:41Z", recorded_at="2027-11-20T09:15:41Z")],
+        ),
+        "expired-before-expires-at.json": (
+            "The consent expires ten months before its expires_at.",
+            "lineage-expiry", "$[1].decided_at",
+            [given, follow(given, "expired", 4, decided_at="2027-01-20T09:15:41Z", recorded_at="2027-01-20T09:15:41Z")],
+        ),
+    }
+    folder = OUT / "ledger"
+    for name, (description, entries) in valid.items():
+        chained = _rechain(entries)
+        hashes = []
+        head = GENESIS_HASH
+        for entry in chained:
+            head = chain_hash(entry, head)
+            hashes.append(head)
+        write(folder / "valid" / name, {"description": description, "genesis": GENESIS_HASH, "entries": chained, "expected_hashes": hashes, "head": head})
+    for name, (description, rule, path, entries) in invalid.items():
+        write(folder / "invalid" / name, {"description": description, "rule": rule, "path": path, "entries": _rechain(entries)})
 
 
 def _rechain(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
