@@ -246,7 +246,7 @@ def verify_ledger(entries: Sequence[dict[str, Any]], *, path_prefix: tuple[Any, 
         if before is not None:
             issues.extend(_lineage_issues(entry, before, where))
         site = _site(entry)
-        lineages = open_lineages.setdefault(site, [])
+        lineages = open_lineages.setdefault(site if isinstance(site, str | None) else repr(site), [])
         if replaces is None and lineages:
             issues.append(
                 ValidationIssue(
@@ -258,7 +258,7 @@ def verify_ledger(entries: Sequence[dict[str, Any]], *, path_prefix: tuple[Any, 
             )
         if isinstance(replaces, str) and replaces in lineages:
             lineages.remove(replaces)
-        if isinstance(record_id, str) and entry.get("state") not in TERMINAL_STATES:
+        if isinstance(record_id, str) and not (isinstance(entry.get("state"), str) and entry["state"] in TERMINAL_STATES):
             lineages.append(record_id)
         if isinstance(record_id, str):
             by_id.setdefault(record_id, entry)

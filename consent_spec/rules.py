@@ -92,8 +92,12 @@ def check_receipt(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
     client_id = record["request"]["relying_party"]["client_id"]
     if client_id not in audiences:
         issues.append(_issue((*at, "aud"), f"aud must include the relying party's client_id {client_id!r}", "receipt-audience"))
-    expected = chain_hash(record, record["previous_hash"])
-    if doc["record_hash"] != expected:
+    try:
+        expected: str | None = chain_hash(record, record["previous_hash"])
+    except ValueError as exc:  # not representable in JCS; validate() reports I-JSON problems first
+        issues.append(_issue((*at, "consent_record"), str(exc), "receipt-record-hash"))
+        expected = None
+    if expected is not None and doc["record_hash"] != expected:
         issues.append(_issue((*at, "record_hash"), f"record_hash does not match the record (expected {expected})", "receipt-record-hash"))
     return issues
 
