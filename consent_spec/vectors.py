@@ -105,3 +105,8 @@ def lineage_vectors(valid: bool) -> dict[str, dict[str, Any]]:
         for item in sorted(folder.iterdir(), key=lambda item: item.name)
         if item.name.endswith(".json")
     }
+
+
+def jcs_vectors() -> list[dict[str, Any]]:
+    """``vectors/jcs/cases.json``: RFC 8785 inputs with their canonical form and SHA-256."""
+    return _read_json(vectors_root().joinpath("jcs", "cases.json"))["cases"]

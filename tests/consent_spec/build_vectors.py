@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -381,6 +382,7 @@ def main() -> None:
     write(OUT / "invalid" / "manifest.json", manifest)
 
     write_lineage_vectors(given, withdrawn, minimal)
+    unicode_record = write_jcs_vectors()
 
     # Ledger chain vector.
     hashes = []
@@ -410,6 +412,17 @@ def main() -> None:
         "invalid-claims.jwt": (jwt.encode(changed(claims_given, lambda d: d.pop("record_hash")), key, algorithm="ES256",
                                           headers={"typ": "consent-receipt+jwt", "kid": kid}), False, "schema", "well signed, but the claims lack record_hash"),
     }
+    # EdDSA (RFC 8037) signatures are deterministic, so this receipt is stable across
+    # regenerations; its record holds non-ASCII text and keys outside the BMP (JCS).
+    ed_key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"porta consent-spec test vector ed25519 key").digest())
+    ed_kid = "porta-vectors-ed25519"
+    ed_jwk = jwt.algorithms.OKPAlgorithm.to_jwk(ed_key.public_key(), as_dict=True)
+    jwks["keys"].append({**ed_jwk, "kid": ed_kid, "use": "sig", "alg": "EdDSA"})
+    write(folder / "jwks.json", jwks)
+    receipts["given-eddsa-non-ascii.jwt"] = (
+        sign_receipt(receipt_claims(unicode_record, "rcpt-eddsa-01", 1795166141), ed_key, ed_kid, "EdDSA"), True, None,
+        "valid EdDSA (Ed25519) receipt for a 'given' record with non-ASCII text and non-BMP member names",
+    )
     entries = []
     for name, (token, ok, reason, description) in receipts.items():
         (folder / name).write_text(token + "\n", "ascii")
@@ -418,6 +431,62 @@ def main() -> None:
 
 
 NEWS_SUB = "pwc-Q3n8vK1sZd0R"
+
+# RFC 8785 cases whose canonical form is written out by hand from the RFC's rules
+# (section 3.2.2.3: ECMAScript number serialization; 3.2.2.2: strings, non-ASCII
+# left as is; 3.2.3: members sorted by UTF-16 code units), then checked against
+# the rfc8785 package when the vectors are built.
+JCS_CASES: list[tuple[str, str, str, str, bool]] = [
+    ("numbers-ecmascript", "3.2.2.3",
+     "[1.0, -0.0, 1e-7, 0.000001, 1e20, 1e21, 123e-2, -1E+3, 2e-3, 5e-324, 1.7976931348623157e308, 333333333.33333329, 9007199254740991, 0.1, 100]",
+     "[1,0,1e-7,0.000001,100000000000000000000,1e+21,1.23,-1000,0.002,5e-324,1.7976931348623157e+308,333333333.3333333,9007199254740991,0.1,100]",
+     True),
+    ("member-order-utf16", "3.2.3",
+     '{"z":1,"\\u20ac":2,"\\ufb00":3,"\\ud83d\\ude00":4,"\\u00e9":5,"A":6,"a":7}',
+     '{"A":6,"a":7,"z":1,"\u00e9":5,"\u20ac":2,"\U0001f600":4,"\ufb00":3}',
+     True),
+    ("strings-non-ascii-and-escapes", "3.2.2.2",
+     '["\\u00e9\\u0301 caf\u00e9", "\\/path", "\\u0001\\u001f\\u007f", "tab\\there", "\\u2028", "quote\\"back\\\\slash", "\\ud83d\\ude00", "\\b\\f\\n\\r"]',
+     '["\u00e9\u0301 caf\u00e9","/path","\\u0001\\u001f\u007f","tab\\there","\u2028","quote\\"back\\\\slash","\U0001f600","\\b\\f\\n\\r"]',
+     False),
+    ("nested-mixed", "3.2.2.3, 3.2.3",
+     '{"b":[{"\\u00f6":1.50,"o":-0}],"a":{"\\ud800\\udc00":"\\ud800\\udc00 is U+10000","\\uff5e":true}}',
+     '{"a":{"\U00010000":"\U00010000 is U+10000","\uff5e":true},"b":[{"o":0,"\u00f6":1.5}]}',
+     True),
+]
+
+
+def _naive(value: Any) -> str:
+    """What a program might do instead of JCS: sorted keys, compact, UTF-8 as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_jcs_vectors() -> dict[str, Any]:
+    """vectors/jcs/cases.json and a ledger whose hashes naive serialization gets wrong."""
+    cases = []
+    for name, section, text, canonical, naive_differs in JCS_CASES:
+        value = json.loads(text)
+        assert rfc8785.dumps(value).decode("utf-8") == canonical, name
+        assert (_naive(value) != canonical) == naive_differs, name
+        cases.append({"name": name, "rfc8785_section": section, "input": text, "canonical": canonical,
+                      "sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest(), "compact_sorted_json_differs": naive_differs})
+    write(OUT / "jcs" / "cases.json", {
+        "description": "RFC 8785 cases: parse 'input' (JSON text), canonicalize, and compare with 'canonical' (UTF-8) and its 'sha256'. "
+                       "compact_sorted_json_differs says whether JSON with sorted keys, no whitespace and unescaped UTF-8 would differ.",
+        "cases": cases})
+    request = copy.deepcopy(REQUEST)
+    request["relying_party"] = {**request["relying_party"], "name": "\u00c6r\u00f8 B\u00f8ger & Caf\u00e9 \U0001f4da"}
+    request["claims"]["email"]["reason"] = "Bestellbest\u00e4tigungen per E-Mail \u2709\ufe0f, \u6ce8\u6587\u306e\u78ba\u8a8d \U0001f600"
+    entry = record("given", 0, GENESIS_HASH, record_id=_uuid(90), request=request, language="da",
+                   extensions={"https://books.example.com/ext/labels": {"z": "ascii", "\u00e9": "e-acute", "\u20ac": "euro",
+                                                                         "\U0001f600": "emoji", "\ufb00": "ligature"}})
+    entry_hash = chain_hash(entry, GENESIS_HASH)
+    assert hashlib.sha256(GENESIS_HASH.encode() + _naive(entry).encode("utf-8")).hexdigest() != entry_hash
+    write(OUT / "ledger" / "valid" / "non-ascii-record.json", {
+        "description": "One record with non-ASCII text and extension member names outside the BMP: JCS sorts them by UTF-16 code units "
+                       "(U+1F600 before U+FB00), so sorting by code point, as json.dumps(sort_keys=True) does, gives another hash.",
+        "genesis": GENESIS_HASH, "entries": [entry], "expected_hashes": [entry_hash], "head": entry_hash})
+    return entry
 
 
 def _uuid(number: int) -> str:
