@@ -14,7 +14,7 @@ This package depends on neither the provider (``idp``) nor Flask.
 """
 
 from .issues import ValidationIssue
-from .kantara import to_kantara
+from .kantara import KantaraFormError, to_kantara
 from .ledger import (
     GENESIS_HASH,
     canonical_json,
@@ -50,6 +50,7 @@ __all__ = [
     "SPEC_VERSION",
     "TRANSITIONS",
     "IllegalTransitionError",
+    "KantaraFormError",
     "ReceiptVerificationError",
     "UnknownKindError",
     "ValidationIssue",
