@@ -2,9 +2,11 @@
 
 Documents of this specification are I-JSON messages: strings are sequences of
 Unicode scalar values (RFC 7493 section 2.1, so no lone surrogates), numbers are
-finite and integers stay within the range IEEE 754 doubles represent exactly
-(RFC 7493 section 2.2), which is also what JCS (RFC 8785 section 3.2.2.3) can
-canonicalize. Nesting is bounded (section 17, input size), so that neither a
+finite and within ±(2^53 - 1), the range where IEEE 754 doubles hold every
+integer exactly (RFC 7493 section 2.2), which is also what JCS (RFC 8785 section
+3.2.2.3) canonicalizes alike. The bound applies to every number, however it is
+written, because a parser that reads numbers as doubles cannot tell ``1e300``
+from an integer. Nesting is bounded (section 17, input size), so that neither a
 validator nor a verifier runs out of stack.
 
 The walk is iterative: a document nested far deeper than the bound is reported,
@@ -32,7 +34,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def check_i_json(document: Any) -> list[ValidationIssue]:
     """Return an ``i-json`` issue for each value that is not interoperable JSON.
 
-    Reports integers beyond ±(2**53 - 1), NaN and infinities, strings and member
+    Reports numbers beyond ±(2**53 - 1) (integers or not), NaN and infinities, strings and member
     names holding surrogate code points, and nesting deeper than
     :data:`MAX_DEPTH`. At most 50 issues are returned. Values of other Python types
     (sets, bytes…) are left to the schema, which reports their type.
@@ -51,6 +53,10 @@ def check_i_json(document: Any) -> list[ValidationIssue]:
         elif isinstance(value, float):
             if not math.isfinite(value):
                 issues.append(ValidationIssue(format_path(path), "NaN and infinities are not JSON numbers (RFC 8259 section 6)", "i-json"))
+            elif abs(value) > MAX_SAFE_INTEGER:
+                # SPEC.md 3.5 bounds every number, however written: a parser that reads
+                # JSON numbers as doubles cannot tell 1e300 from an integer.
+                issues.append(ValidationIssue(format_path(path), "number outside the range of ±(2^53 - 1) (SPEC.md section 3.5)", "i-json"))
         elif isinstance(value, str):
             if _SURROGATE.search(value):
                 issues.append(

@@ -202,6 +202,12 @@ def test_integers_outside_i_json_are_issues(number: int, where: tuple[str, ...])
     assert "i-json" in {issue.rule for issue in validate(receipt)}
 
 
+@pytest.mark.parametrize("number", [1e300, -1e300, 2.0**60, 9007199254740992.0])
+def test_numbers_beyond_the_bound_are_issues_however_written(number: float) -> None:
+    record = dict(DOCS["consent-record/given.json"], extensions={"https://x.example/n": number})
+    assert [issue.rule for issue in validate(record)] == ["i-json"]
+
+
 def test_largest_i_json_integer_is_accepted() -> None:
     record = dict(DOCS["consent-record/given.json"], extensions={"https://x.example/n": 2**53 - 1})
     assert validate(record) == []
@@ -250,3 +256,13 @@ def test_extension_and_private_use_language_tags_are_accepted(tag: str) -> None:
 def test_malformed_language_tags_are_rejected(tag: str) -> None:
     issues = validate(dict(DOCS["consent-record/given.json"], language=tag))
     assert ("$.language", "pattern") in {(issue.path, issue.rule) for issue in issues}
+
+
+@pytest.mark.parametrize(("email", "valid"), [("a@b", True), ("ä@b.de", True), ("a@ä.de", True), ("first.last+tag@mail.example", True),
+                                              ("a@[127.0.0.1]", False), ('"a b"@c.d', False), ("a@-b.c", False), ("a..b@c.d", False)])
+def test_email_format_is_the_one_spec_md_defines(email: str, valid: bool) -> None:
+    """SPEC.md 3.3: RFC 5321 4.1.2 Mailbox with a Dot-string and a domain name, UTF-8 allowed (RFC 6531 3.3)."""
+    record = copy.deepcopy(DOCS["consent-record/given.json"])
+    record["request"]["relying_party"]["contact"]["email"] = email
+    rules = {(issue.path, issue.rule) for issue in validate(record)}
+    assert (("$.request.relying_party.contact.email", "format") not in rules) == valid
