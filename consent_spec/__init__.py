@@ -4,7 +4,8 @@ The normative text is ``SPEC.md`` in this package. Public API:
 
 - :func:`validate` checks a document and returns every problem with its JSON path;
 - :func:`verify_receipt` verifies a signed consent receipt against a JWKS;
-- :func:`chain_hash` computes a consent ledger entry's hash;
+- :func:`chain_hash` computes a consent ledger entry's hash; :func:`verify_chain`
+  checks a ledger's hash links and transitions, :func:`verify_ledger` all its rules;
 - :func:`to_kantara` renders a consent record as a Kantara Consent Receipt 1.1;
 - :func:`load_schema` returns a schema by kind; :data:`KINDS` lists the kinds;
 - :data:`SPEC_VERSION` is the version of the specification implemented.
@@ -13,8 +14,15 @@ This package depends on neither the provider (``idp``) nor Flask.
 """
 
 from .issues import ValidationIssue
-from .kantara import to_kantara
-from .ledger import GENESIS_HASH, canonical_json, chain_hash, ledger_head, verify_chain
+from .kantara import KantaraFormError, to_kantara
+from .ledger import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_hash,
+    ledger_head,
+    verify_chain,
+    verify_ledger,
+)
 from .lifecycle import (
     DPV_STATUS,
     TRANSITIONS,
@@ -42,6 +50,7 @@ __all__ = [
     "SPEC_VERSION",
     "TRANSITIONS",
     "IllegalTransitionError",
+    "KantaraFormError",
     "ReceiptVerificationError",
     "UnknownKindError",
     "ValidationIssue",
@@ -58,5 +67,6 @@ __all__ = [
     "to_kantara",
     "validate",
     "verify_chain",
+    "verify_ledger",
     "verify_receipt",
 ]

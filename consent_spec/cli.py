@@ -36,7 +36,7 @@ def validate_command(files: tuple[Path, ...], kind: str | None) -> None:
     for file in files:
         try:
             document = json.loads(file.read_text("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             click.echo(f"{file}: $: not JSON: {exc}")
             failed = True
             continue

@@ -6,9 +6,10 @@ standard read Porta's records. Field mapping: SPEC.md section 14.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .times import parse_date_time
 from .validate import validate
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
@@ -67,6 +68,30 @@ _ADDRESS_FIELDS = {
 }
 
 
+_BASIS_TYPE = {
+    "contract": "CONTRACT",
+    "legal-obligation": "LEGAL-OBLIGATION",
+    "vital-interests": "VITAL-INTERESTS",
+    "public-task": "PUBLIC-TASK",
+    "legitimate-interests": "LEGITIMATE-INTERESTS",
+}
+"""``consentType`` for purposes the relying party pursues under a legal basis other than
+consent (GDPR Art. 6(1)(b)-(f)); SPEC.md section 14."""
+
+
+class KantaraFormError(ValueError):
+    """A record has no faithful Kantara CR 1.1 form; ``missing`` names what it lacks.
+
+    Each entry of ``missing`` is the path, in the record, of a member Kantara
+    requires and the record does not hold (``request.relying_party.contact.phone``),
+    or a description of a fact the caller must supply.
+    """
+
+    def __init__(self, message: str, missing: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.missing = list(missing)
+
+
 def _pii_category(claim: str) -> str:
     if claim in _CONTACT:
         return "Contact"
@@ -100,42 +125,75 @@ def _controller(relying_party: dict[str, Any]) -> dict[str, Any]:
     return controller
 
 
-def to_kantara(record: dict[str, Any]) -> dict[str, Any]:
-    """Return ``record`` as a Kantara Consent Receipt 1.1 JSON document.
+def _missing_controller_fields(relying_party: dict[str, Any]) -> list[str]:
+    """Kantara CR 1.1 requires the controller's policy URL, jurisdiction, contact name,
+    address, email and phone; return the record paths of those not declared."""
+    base = "request.relying_party"
+    missing = [f"{base}.{member}" for member in ("policy_url", "jurisdiction", "contact") if member not in relying_party]
+    contact = relying_party.get("contact", {})
+    if "contact" in relying_party:
+        missing += [f"{base}.contact.{member}" for member in ("address", "phone") if member not in contact]
+    return missing
+
+
+def to_kantara(record: dict[str, Any], *, spi_categories: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """Return ``record`` as a Kantara Consent Receipt 1.1 JSON document (SPEC.md section 14).
 
     ``consentTimestamp`` is the integer number of seconds since the epoch of
-    ``decided_at``; each granted purpose becomes one Kantara purpose, with
-    ``thirdPartyName`` present whenever ``thirdPartyDisclosure`` is true; claims of
-    sensitivity ``high`` or ``special-category`` make ``sensitive`` true and are listed
-    in ``spiCat``.
+    ``decided_at`` (lowercase ``t``/``z`` and leap seconds accepted, RFC 3339). Each
+    granted (purpose, legal basis) becomes one Kantara purpose: ``consentType`` is
+    ``EXPLICIT`` or ``IMPLICIT`` only where the relying party relies on consent, and
+    names the legal basis otherwise (``CONTRACT``…); ``thirdPartyName`` is present
+    whenever ``thirdPartyDisclosure`` is true. ``jurisdiction`` is the relying party's
+    declared jurisdiction, followed by the record's when they differ.
 
-    Raises ``ValueError`` when ``record`` is not a valid consent record, when the
-    relying party declared no policy URL or contact (both required by Kantara), or when it
-    grants nothing (a Kantara receipt documents consent given, so refusals and
-    withdrawals have no Kantara form).
+    ``sensitive`` is true when a granted claim has sensitivity ``high`` or
+    ``special-category``. ``spiCat`` lists sensitive-PI *categories* (such as
+    "Health"), never claim names: the caller gives them per claim in
+    ``spi_categories``, since a record states a claim's sensitivity but not its
+    category. Every granted special-category claim needs an entry.
+
+    Raises :class:`KantaraFormError` (a ``ValueError``) when ``record`` is not a
+    valid consent record, grants nothing (a Kantara receipt documents consent given),
+    when the relying party did not declare a field Kantara requires (policy URL,
+    jurisdiction, contact with address and phone; ``missing`` lists them), or when
+    the category of a granted special-category claim is unknown.
     """
     errors = validate(record, "consent-record")
     if errors:
-        raise ValueError("not a valid consent record: " + "; ".join(map(str, errors[:5])))
+        raise KantaraFormError("not a valid consent record: " + "; ".join(map(str, errors[:5])))
     if not record["granted"]:
-        raise ValueError(f"a record in state {record['state']!r} grants no claim and has no Kantara receipt form")
+        raise KantaraFormError(f"a record in state {record['state']!r} grants no claim and has no Kantara receipt form")
     request = record["request"]
     relying_party = request["relying_party"]
-    missing = [m for m in ("policy_url", "contact") if m not in relying_party]
+    missing = _missing_controller_fields(relying_party)
     if missing:
-        raise ValueError(
-            "Kantara CR 1.1 requires the controller's " + " and ".join(missing)
-            + ", which this relying party did not declare"
+        raise KantaraFormError(
+            "Kantara CR 1.1 requires fields this relying party did not declare, and Porta does not invent them: "
+            + ", ".join(missing),
+            missing,
         )
-    consent_type = record["consent_type"].upper()
+    categories = dict(spi_categories or {})
+    unknown = sorted(
+        claim
+        for claim in record["granted"]
+        if request["claims"][claim]["sensitivity"] == "special-category" and not categories.get(claim)
+    )
+    if unknown:
+        raise KantaraFormError(
+            "Kantara spiCat lists sensitive-PI categories; give the category of each granted special-category claim "
+            "in spi_categories: " + ", ".join(unknown),
+            [f"spi_categories[{claim!r}]" for claim in unknown],
+        )
 
-    by_purpose: dict[str, list[str]] = {}
+    by_purpose: dict[tuple[str, str], list[str]] = {}
     for claim, grant in record["granted"].items():
+        basis = request["claims"][claim].get("legal_basis", request["legal_basis"])
         for purpose in grant["purposes"]:
-            by_purpose.setdefault(purpose, []).append(claim)
+            by_purpose.setdefault((purpose, basis), []).append(claim)
 
     purposes = []
-    for purpose, claims in by_purpose.items():
+    for (purpose, basis), claims in by_purpose.items():
         asks = [request["claims"][claim] for claim in claims]
         recipients = sorted(
             {recipient["name"] for ask in asks if ask["third_party_disclosure"]["disclosed"] for recipient in ask["third_party_disclosure"]["recipients"]}
@@ -143,7 +201,7 @@ def to_kantara(record: dict[str, Any]) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "purpose": _PURPOSE_TEXT.get(purpose, purpose),
             "purposeCategory": [_PURPOSE_CATEGORY.get(purpose, purpose)],
-            "consentType": consent_type,
+            "consentType": record["consent_type"].upper() if basis == "consent" else _BASIS_TYPE[basis],
             "piiCategory": sorted({_pii_category(claim) for claim in claims}),
             "primaryPurpose": any(ask["essential"] for ask in asks),
             "termination": "; ".join(sorted({_termination(ask["retention"]) for ask in asks})),
@@ -153,13 +211,20 @@ def to_kantara(record: dict[str, Any]) -> dict[str, Any]:
             entry["thirdPartyName"] = ", ".join(recipients)
         purposes.append(entry)
 
-    sensitive_claims = sorted(
+    sensitive_claims = [
         claim for claim in record["granted"] if request["claims"][claim]["sensitivity"] in {"high", "special-category"}
-    )
+    ]
+    spi = sorted({category for claim in sensitive_claims for category in categories.get(claim, ())})
+    jurisdictions = [relying_party["jurisdiction"]]
+    if record["jurisdiction"] != relying_party["jurisdiction"]:
+        jurisdictions.append(record["jurisdiction"])
+    decided = parse_date_time(record["decided_at"])
+    if decided is None:  # cannot happen after validate(); kept so bad input never crashes
+        raise KantaraFormError("decided_at is not an RFC 3339 date-time")
     return {
         "version": KANTARA_VERSION,
-        "jurisdiction": record["jurisdiction"],
-        "consentTimestamp": int(datetime.fromisoformat(record["decided_at"]).timestamp()),
+        "jurisdiction": ", ".join(jurisdictions),
+        "consentTimestamp": int(decided.timestamp()),
         "collectionMethod": _COLLECTION_METHOD[record["collection_method"]],
         "consentReceiptID": record["record_id"],
         "language": record.get("language", request.get("language", "und")),
@@ -168,5 +233,5 @@ def to_kantara(record: dict[str, Any]) -> dict[str, Any]:
         "policyUrl": relying_party["policy_url"],
         "services": [{"service": relying_party["name"], "purposes": purposes}],
         "sensitive": bool(sensitive_claims),
-        "spiCat": sensitive_claims,
+        "spiCat": spi,
     }

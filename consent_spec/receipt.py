@@ -105,7 +105,7 @@ def verify_receipt(
     receipt = receipt.strip()
     try:
         header = jwt.get_unverified_header(receipt)
-    except InvalidTokenError as exc:
+    except (InvalidTokenError, RecursionError) as exc:
         raise ReceiptVerificationError("malformed", f"not a JWS compact serialization: {exc}") from exc
     if _normalise_typ(header.get("typ")) != RECEIPT_TYP:
         raise ReceiptVerificationError("typ", f"header typ is {header.get('typ')!r}, expected {RECEIPT_TYP!r}")
@@ -128,6 +128,8 @@ def verify_receipt(
         )
     except InvalidTokenError as exc:
         raise ReceiptVerificationError("signature", f"signature check failed: {exc}") from exc
+    except RecursionError as exc:  # a payload nested beyond what the JSON parser can read
+        raise ReceiptVerificationError("malformed", "the payload is nested too deeply to be read") from exc
     if issuer is not None and claims.get("iss") != issuer:
         raise ReceiptVerificationError("issuer", f"iss is {claims.get('iss')!r}, expected {issuer!r}")
     if audience is not None:

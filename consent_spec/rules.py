@@ -7,17 +7,25 @@ structure the schema guarantees. Each returns a list of :class:`ValidationIssue`
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from .issues import ValidationIssue, format_path
-from .ledger import GENESIS_HASH, chain_hash, ledger_head, verify_chain
+from .ledger import GENESIS_HASH, chain_hash, ledger_head, verify_ledger
+from .times import parse_date_time
 
 Path = tuple[Any, ...]
 
 
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("z", "Z"))
+def _before(earlier: Any, later: Any, *, strictly: bool = False) -> bool:
+    """True when date-time ``later`` is before ``earlier`` (or equal, with ``strictly``).
+
+    Values the schema has already checked always parse; should one not, no order
+    can be told and nothing is reported here (the schema reports the format).
+    """
+    first, second = parse_date_time(earlier), parse_date_time(later)
+    if first is None or second is None:
+        return False
+    return second <= first if strictly else second < first
 
 
 def _issue(path: Path, message: str, rule: str) -> ValidationIssue:
@@ -45,12 +53,12 @@ def check_record(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
             issues.append(_issue((*at, "refused", index), "claim refused but not requested", "record-claims-requested"))
         if claim in granted:
             issues.append(_issue((*at, "refused", index), "claim both granted and refused", "record-granted-refused-disjoint"))
-    if doc["state"] in {"given", "renewed", "refused"}:
-        undecided = sorted(set(requested) - set(granted) - set(refused))
-        if undecided:
-            issues.append(
-                _issue((*at, "refused"), f"every requested claim must be granted or refused; undecided: {', '.join(undecided)}", "record-claims-decided")
-            )
+    # Rule 5.2.4: in every state, refused holds exactly the requested claims not granted.
+    undecided = sorted(set(requested) - set(granted) - set(refused))
+    if undecided:
+        issues.append(
+            _issue((*at, "refused"), f"every requested claim not granted must be listed in refused; missing: {', '.join(undecided)}", "record-claims-decided")
+        )
     if doc["state"] in {"given", "renewed"}:
         for claim, ask in requested.items():
             if ask["essential"] and claim not in granted:
@@ -63,9 +71,9 @@ def check_record(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
                 issues.append(
                     _issue((*at, "consent_type"), f"claim {claim!r} is special-category data (GDPR Art. 9) and needs explicit consent", "record-explicit-special-category")
                 )
-    if _time(doc["recorded_at"]) < _time(doc["decided_at"]):
+    if _before(doc["decided_at"], doc["recorded_at"]):
         issues.append(_issue((*at, "recorded_at"), "recorded_at is earlier than decided_at", "record-time-order"))
-    if "expires_at" in doc and _time(doc["expires_at"]) <= _time(doc["decided_at"]):
+    if "expires_at" in doc and _before(doc["decided_at"], doc["expires_at"], strictly=True):
         issues.append(_issue((*at, "expires_at"), "expires_at must be later than decided_at", "record-time-order"))
     if doc.get("replaces") == doc["record_id"]:
         issues.append(_issue((*at, "replaces"), "a record cannot replace itself", "record-lineage"))
@@ -84,8 +92,12 @@ def check_receipt(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
     client_id = record["request"]["relying_party"]["client_id"]
     if client_id not in audiences:
         issues.append(_issue((*at, "aud"), f"aud must include the relying party's client_id {client_id!r}", "receipt-audience"))
-    expected = chain_hash(record, record["previous_hash"])
-    if doc["record_hash"] != expected:
+    try:
+        expected: str | None = chain_hash(record, record["previous_hash"])
+    except ValueError as exc:  # not representable in JCS; validate() reports I-JSON problems first
+        issues.append(_issue((*at, "consent_record"), str(exc), "receipt-record-hash"))
+        expected = None
+    if expected is not None and doc["record_hash"] != expected:
         issues.append(_issue((*at, "record_hash"), f"record_hash does not match the record (expected {expected})", "receipt-record-hash"))
     return issues
 
@@ -93,7 +105,7 @@ def check_receipt(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
 def check_withdrawal(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
     """Withdrawal rules (SPEC.md section 9)."""
     issues = []
-    if _time(doc["effective_at"]) < _time(doc["requested_at"]):
+    if _before(doc["requested_at"], doc["effective_at"]):
         issues.append(_issue((*at, "effective_at"), "effective_at is earlier than requested_at", "withdrawal-time-order"))
     removes = doc.get("removes", {})
     for claim in removes.get("purposes", {}):
@@ -126,7 +138,7 @@ def check_person_terms(doc: dict[str, Any], at: Path = ()) -> list[ValidationIss
         issues.append(
             _issue((*at, "response", "alternative"), "the alternative is one of the proffered agreements; answer 'accept' instead", "terms-alternative-new")
         )
-    if _time(response["responded_at"]) < _time(doc["proffered_at"]):
+    if _before(doc["proffered_at"], response["responded_at"]):
         issues.append(_issue((*at, "response", "responded_at"), "responded_at is earlier than proffered_at", "terms-time-order"))
     return issues
 
@@ -148,7 +160,7 @@ def check_profile(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
     issues = []
     for index, record in enumerate(doc["ledger"]):
         issues.extend(check_record(record, (*at, "ledger", index)))
-    issues.extend(verify_chain(doc["ledger"], path_prefix=(*at, "ledger")))
+    issues.extend(verify_ledger(doc["ledger"], path_prefix=(*at, "ledger")))
     try:
         head = ledger_head(doc["ledger"])
     except ValueError:

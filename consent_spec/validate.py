@@ -1,7 +1,10 @@
 """Validate consent documents: schema first, then the cross-member rules of SPEC.md.
 
 Invalid data never raises; every problem comes back as a :class:`ValidationIssue`
-with its JSON path. Only misuse raises (an unknown ``kind``).
+with its JSON path. Only misuse raises (an unknown ``kind``). A document is first
+checked to be I-JSON within the nesting bound (SPEC.md section 3.5), which keeps
+huge integers, lone surrogates and deep nesting away from the schema and the
+rules.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 from jsonschema import ValidationError
 
+from .ijson import check_i_json
 from .issues import ValidationIssue, format_path
 from .rules import RULES
 from .schemas import KINDS, UnknownKindError, kind_for_schema_id, validator_for
@@ -60,6 +64,11 @@ def validate(document: Any, kind: str | None = None) -> list[ValidationIssue]:
             ]
     elif kind not in KINDS:
         raise UnknownKindError(kind)
+    not_i_json = check_i_json(document)
+    if not_i_json:
+        # SPEC.md section 3.5: a document that is not I-JSON is not checked further;
+        # its values cannot be shown, compared or hashed alike by every implementation.
+        return sorted(set(not_i_json))
     declared = document.get("$schema") if isinstance(document, dict) else None
     if isinstance(declared, str) and kind_for_schema_id(declared) not in (None, kind):
         return [ValidationIssue("$.$schema", f"document declares kind {kind_for_schema_id(declared)!r}, not {kind!r}", "kind")]

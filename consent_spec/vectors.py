@@ -90,3 +90,23 @@ def ledger_vectors() -> list[dict[str, Any]]:
     """Every hash-chain vector in ``vectors/ledger/``."""
     folder = vectors_root().joinpath("ledger")
     return [_read_json(item) for item in sorted(folder.iterdir(), key=lambda item: item.name) if item.name.endswith(".json")]
+
+
+def lineage_vectors(valid: bool) -> dict[str, dict[str, Any]]:
+    """Ledgers in ``vectors/ledger/valid/`` or ``vectors/ledger/invalid/`` (SPEC.md section 6.3).
+
+    Keyed by file name. Each has ``entries`` and ``description``; a valid one also
+    ``expected_hashes`` and ``head``, an invalid one the ``rule`` it breaks and the
+    JSON ``path`` (relative to the ledger array) of the error.
+    """
+    folder = vectors_root().joinpath("ledger", "valid" if valid else "invalid")
+    return {
+        item.name: _read_json(item)
+        for item in sorted(folder.iterdir(), key=lambda item: item.name)
+        if item.name.endswith(".json")
+    }
+
+
+def jcs_vectors() -> list[dict[str, Any]]:
+    """``vectors/jcs/cases.json``: RFC 8785 inputs with their canonical form and SHA-256."""
+    return _read_json(vectors_root().joinpath("jcs", "cases.json"))["cases"]

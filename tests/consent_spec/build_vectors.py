@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -103,6 +104,7 @@ IDS = {
     "invalidated": "0d6a4b52-8a61-4f4e-b0f4-5a7a0a1c2b08",
     "full": "0d6a4b52-8a61-4f4e-b0f4-5a7a0a1c2b09",
 }
+ALL_CLAIMS = ["email", "address", "birthdate", DIETARY]
 NARROWING = "7c1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5"
 WITHDRAWAL = "7c1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f6"
 
@@ -202,11 +204,11 @@ def main() -> None:
     valid["consent-record/withdrawn.json"] = withdrawn
     valid["consent-record/refused.json"] = record("refused", 4, chain_hash(withdrawn, withdrawn["previous_hash"]), persona=None, granted={},
                                                   refused=["email", "address", "birthdate", DIETARY], expires_at=None)
-    valid["consent-record/expired.json"] = record("expired", 7, "a" * 64, replaces=IDS["renewed"], persona=None, granted={}, refused=[],
+    valid["consent-record/expired.json"] = record("expired", 7, "a" * 64, replaces=IDS["renewed"], persona=None, granted={}, refused=ALL_CLAIMS,
                                                   collection_method="provider-policy", decided_at="2028-11-18T08:00:00Z", recorded_at="2028-11-18T08:00:02Z", expires_at=None)
-    valid["consent-record/superseded.json"] = record("superseded", 9, "b" * 64, replaces=IDS["given"], persona=None, granted={}, refused=[],
+    valid["consent-record/superseded.json"] = record("superseded", 9, "b" * 64, replaces=IDS["given"], persona=None, granted={}, refused=ALL_CLAIMS,
                                                      collection_method="provider-policy", decided_at="2026-11-25T00:00:00Z", recorded_at="2026-11-25T00:00:00Z", expires_at=None)
-    valid["consent-record/invalidated.json"] = record("invalidated", 12, "c" * 64, replaces=IDS["given"], persona=None, granted={}, refused=[],
+    valid["consent-record/invalidated.json"] = record("invalidated", 12, "c" * 64, replaces=IDS["given"], persona=None, granted={}, refused=ALL_CLAIMS,
                                                       collection_method="provider-policy", decided_at="2026-11-22T00:00:00Z", recorded_at="2026-11-22T00:00:00Z", expires_at=None,
                                                       extensions={"https://id.porta.example/ext/invalidation": {"reason": "identity fraud confirmed"}})
     full = record("given", 0, GENESIS_HASH, record_id=IDS["full"], language="de",
@@ -324,6 +326,10 @@ def main() -> None:
         "record-time-order", "$.expires_at", "expires_at is later than decided_at")
     bad("consent-record/implicit-special-category.json", changed(full, lambda d: d.__setitem__("consent_type", "implicit")),
         "record-explicit-special-category", "$.consent_type", "special-category claims need explicit consent (GDPR Art. 9(2)(a))")
+    bad("consent-record/withdrawn-refused-empty.json", changed(withdrawn, lambda d: d.__setitem__("refused", [])),
+        "record-claims-decided", "$.refused", "a withdrawn record releases nothing, so refused lists every requested claim")
+    bad("consent-record/narrowed-refused-incomplete.json", changed(narrowed, lambda d: d.__setitem__("refused", [DIETARY])),
+        "record-claims-decided", "$.refused", "refused lists every requested claim a narrowed record no longer grants")
     bad("consent-record/uppercase-previous-hash.json", changed(narrowed, lambda d: d.__setitem__("previous_hash", d["previous_hash"].upper())),
         "pattern", "$.previous_hash", "hashes are lowercase hexadecimal")
     bad("consent-record/first-entry-not-genesis.json", changed(given, lambda d: d.__setitem__("previous_hash", "f" * 64)),
@@ -375,6 +381,9 @@ def main() -> None:
         manifest[name] = {"rule": rule, "path": path, "description": description}
     write(OUT / "invalid" / "manifest.json", manifest)
 
+    write_lineage_vectors(given, withdrawn, minimal)
+    unicode_record = write_jcs_vectors()
+
     # Ledger chain vector.
     hashes = []
     head = GENESIS_HASH
@@ -403,11 +412,201 @@ def main() -> None:
         "invalid-claims.jwt": (jwt.encode(changed(claims_given, lambda d: d.pop("record_hash")), key, algorithm="ES256",
                                           headers={"typ": "consent-receipt+jwt", "kid": kid}), False, "schema", "well signed, but the claims lack record_hash"),
     }
+    # EdDSA (RFC 8037) signatures are deterministic, so this receipt is stable across
+    # regenerations; its record holds non-ASCII text and keys outside the BMP (JCS).
+    ed_key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"porta consent-spec test vector ed25519 key").digest())
+    ed_kid = "porta-vectors-ed25519"
+    ed_jwk = jwt.algorithms.OKPAlgorithm.to_jwk(ed_key.public_key(), as_dict=True)
+    jwks["keys"].append({**ed_jwk, "kid": ed_kid, "use": "sig", "alg": "EdDSA"})
+    write(folder / "jwks.json", jwks)
+    receipts["given-eddsa-non-ascii.jwt"] = (
+        sign_receipt(receipt_claims(unicode_record, "rcpt-eddsa-01", 1795166141), ed_key, ed_kid, "EdDSA"), True, None,
+        "valid EdDSA (Ed25519) receipt for a 'given' record with non-ASCII text and non-BMP member names",
+    )
     entries = []
     for name, (token, ok, reason, description) in receipts.items():
         (folder / name).write_text(token + "\n", "ascii")
         entries.append({"file": name, "valid": ok, "reason": reason, "description": description})
     write(folder / "manifest.json", {"issuer": ISSUER, "jwks": "jwks.json", "receipts": entries})
+
+
+NEWS_SUB = "pwc-Q3n8vK1sZd0R"
+
+# RFC 8785 cases whose canonical form is written out by hand from the RFC's rules
+# (section 3.2.2.3: ECMAScript number serialization; 3.2.2.2: strings, non-ASCII
+# left as is; 3.2.3: members sorted by UTF-16 code units), then checked against
+# the rfc8785 package when the vectors are built.
+JCS_CASES: list[tuple[str, str, str, str, bool]] = [
+    ("numbers-ecmascript", "3.2.2.3",
+     "[1.0, -0.0, 1e-7, 0.000001, 1e20, 1e21, 123e-2, -1E+3, 2e-3, 5e-324, 1.7976931348623157e308, 333333333.33333329, 9007199254740991, 0.1, 100]",
+     "[1,0,1e-7,0.000001,100000000000000000000,1e+21,1.23,-1000,0.002,5e-324,1.7976931348623157e+308,333333333.3333333,9007199254740991,0.1,100]",
+     True),
+    ("member-order-utf16", "3.2.3",
+     '{"z":1,"\\u20ac":2,"\\ufb00":3,"\\ud83d\\ude00":4,"\\u00e9":5,"A":6,"a":7}',
+     '{"A":6,"a":7,"z":1,"\u00e9":5,"\u20ac":2,"\U0001f600":4,"\ufb00":3}',
+     True),
+    ("strings-non-ascii-and-escapes", "3.2.2.2",
+     '["\\u00e9\\u0301 caf\u00e9", "\\/path", "\\u0001\\u001f\\u007f", "tab\\there", "\\u2028", "quote\\"back\\\\slash", "\\ud83d\\ude00", "\\b\\f\\n\\r"]',
+     '["\u00e9\u0301 caf\u00e9","/path","\\u0001\\u001f\u007f","tab\\there","\u2028","quote\\"back\\\\slash","\U0001f600","\\b\\f\\n\\r"]',
+     False),
+    ("nested-mixed", "3.2.2.3, 3.2.3",
+     '{"b":[{"\\u00f6":1.50,"o":-0}],"a":{"\\ud800\\udc00":"\\ud800\\udc00 is U+10000","\\uff5e":true}}',
+     '{"a":{"\U00010000":"\U00010000 is U+10000","\uff5e":true},"b":[{"o":0,"\u00f6":1.5}]}',
+     True),
+]
+
+
+def _naive(value: Any) -> str:
+    """What a program might do instead of JCS: sorted keys, compact, UTF-8 as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_jcs_vectors() -> dict[str, Any]:
+    """vectors/jcs/cases.json and a ledger whose hashes naive serialization gets wrong."""
+    cases = []
+    for name, section, text, canonical, naive_differs in JCS_CASES:
+        value = json.loads(text)
+        assert rfc8785.dumps(value).decode("utf-8") == canonical, name
+        assert (_naive(value) != canonical) == naive_differs, name
+        cases.append({"name": name, "rfc8785_section": section, "input": text, "canonical": canonical,
+                      "sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest(), "compact_sorted_json_differs": naive_differs})
+    write(OUT / "jcs" / "cases.json", {
+        "description": "RFC 8785 cases: parse 'input' (JSON text), canonicalize, and compare with 'canonical' (UTF-8) and its 'sha256'. "
+                       "compact_sorted_json_differs says whether JSON with sorted keys, no whitespace and unescaped UTF-8 would differ.",
+        "cases": cases})
+    request = copy.deepcopy(REQUEST)
+    request["relying_party"] = {**request["relying_party"], "name": "\u00c6r\u00f8 B\u00f8ger & Caf\u00e9 \U0001f4da"}
+    request["claims"]["email"]["reason"] = "Bestellbest\u00e4tigungen per E-Mail \u2709\ufe0f, \u6ce8\u6587\u306e\u78ba\u8a8d \U0001f600"
+    entry = record("given", 0, GENESIS_HASH, record_id=_uuid(90), request=request, language="da",
+                   extensions={"https://books.example.com/ext/labels": {"z": "ascii", "\u00e9": "e-acute", "\u20ac": "euro",
+                                                                         "\U0001f600": "emoji", "\ufb00": "ligature"}})
+    entry_hash = chain_hash(entry, GENESIS_HASH)
+    assert hashlib.sha256(GENESIS_HASH.encode() + _naive(entry).encode("utf-8")).hexdigest() != entry_hash
+    write(OUT / "ledger" / "valid" / "non-ascii-record.json", {
+        "description": "One record with non-ASCII text and extension member names outside the BMP: JCS sorts them by UTF-16 code units "
+                       "(U+1F600 before U+FB00), so sorting by code point, as json.dumps(sort_keys=True) does, gives another hash.",
+        "genesis": GENESIS_HASH, "entries": [entry], "expected_hashes": [entry_hash], "head": entry_hash})
+    return entry
+
+
+def _uuid(number: int) -> str:
+    return f"1a2b3c4d-5e6f-4a7b-8c9d-{number:012x}"
+
+
+def write_lineage_vectors(given: dict[str, Any], withdrawn: dict[str, Any], news_request: dict[str, Any]) -> None:
+    """Ledgers that obey or break one lineage rule each (SPEC.md section 6.3).
+
+    Every entry is a valid consent record and the hash chain is intact, so the
+    only fault of an invalid ledger is the lineage rule its manifest names.
+    """
+    given = {**given, "expires_at": "2027-11-20T09:15:41Z"}
+    no_expiry = record("given", 0, GENESIS_HASH, expires_at=None)
+
+    def follow(before: dict[str, Any], state: str, number: int, **changes: Any) -> dict[str, Any]:
+        ending = state in {"withdrawn", "expired", "superseded", "invalidated", "refused"}
+        base: dict[str, Any] = {"replaces": before["record_id"], "record_id": _uuid(number), "decided_at": "2026-12-02T18:40:00Z",
+                                "recorded_at": "2026-12-02T18:40:00Z", "collection_method": "dashboard"}
+        if ending:
+            base.update(persona=None, granted={}, refused=ALL_CLAIMS, expires_at=None)
+        if state in {"withdrawn", "narrowed"}:
+            base["withdrawal_id"] = _uuid(1000 + number)
+        if state in {"expired", "invalidated", "superseded"}:
+            base["collection_method"] = "provider-policy"
+        base.update(changes)
+        return {**record(state, 0, GENESIS_HASH, **base)}
+
+    news = record("given", 0, GENESIS_HASH, record_id=_uuid(50), subject=NEWS_SUB, request=copy.deepcopy(news_request),
+                  persona={"persona_id": "prs-5c7e0a"}, granted={"name": {"purposes": ["personalisation"]}}, refused=[],
+                  jurisdiction="US-CA", language=None, accepted_terms=None, expires_at=None, decided_at="2026-11-21T10:00:05Z",
+                  recorded_at="2026-11-21T10:00:05Z")
+    narrowed_granted = {"email": {"purposes": ["service-provision", "customer-care"]}, "address": {"purposes": ["delivery-of-goods"]}}
+    regiven = record("given", 0, GENESIS_HASH, record_id=_uuid(7), decided_at="2027-02-01T08:00:00Z", recorded_at="2027-02-01T08:00:00Z")
+    first_refusal = record("refused", 0, GENESIS_HASH, record_id=_uuid(20), persona=None, granted={}, refused=ALL_CLAIMS, expires_at=None)
+    superseding = follow(first_refusal, "superseded", 21, decided_at="2026-11-22T00:00:00Z", recorded_at="2026-11-22T00:00:00Z")
+    second_refusal = {**first_refusal, "record_id": _uuid(22), "decided_at": "2026-11-22T00:00:01Z", "recorded_at": "2026-11-22T00:00:01Z"}
+    valid = {
+        "two-sites-and-a-new-lineage.json": (
+            "One open lineage per relying party: the bookshop and the news site each have one; the bookshop's ends (withdrawn) "
+            "before a new one starts. Rules ledger-one-open-lineage and lineage-same-party.",
+            [given, news, follow(given, "withdrawn", 3, decided_at="2027-01-05T12:00:00Z", recorded_at="2027-01-05T12:00:00Z"), regiven],
+        ),
+        "expired-at-expires-at.json": (
+            "A consent with expires_at expires at that moment, not earlier (lineage-expiry).",
+            [given, follow(given, "expired", 4, decided_at="2027-11-20T09:15:41Z", recorded_at="2027-11-20T09:15:42Z")],
+        ),
+        "narrowed-by-one-purpose.json": (
+            "A narrowing that removes only one purpose of one claim is a strict subset (lineage-narrowing-subset).",
+            [given, follow(given, "narrowed", 5, persona=given["persona"], granted={**given["granted"], "email": {"purposes": ["service-provision"]}},
+                           refused=[DIETARY], expires_at=given["expires_at"])],
+        ),
+        "refused-superseded-refused-given.json": (
+            "A refusal's lineage ends (superseded) before the next refusal starts one; the person then reconsiders (refused -> given). "
+            "refused holds every requested claim not granted, in every state (record-claims-decided).",
+            [first_refusal, superseding, second_refusal,
+             follow(second_refusal, "given", 23, persona=given["persona"], granted=given["granted"], refused=[DIETARY], collection_method="consent-screen",
+                    expires_at="2027-12-02T18:40:00Z")],
+        ),
+    }
+    invalid = {
+        "narrowing-adds-special-category-claim.json": (
+            "The narrowing removes birthdate but adds the special-category dietary preference the person had refused.",
+            "lineage-narrowing-subset", "$[1].granted",
+            [given, follow(given, "narrowed", 5, persona=given["persona"], granted={**narrowed_granted, DIETARY: {"purposes": ["personalisation"]}},
+                           refused=["birthdate"], expires_at=given["expires_at"])],
+        ),
+        "narrowing-removes-nothing.json": (
+            "A narrowing that grants exactly what the record it replaces granted.",
+            "lineage-narrowing-subset", "$[1].granted",
+            [given, follow(given, "narrowed", 5, persona=given["persona"], granted=given["granted"], refused=[DIETARY], expires_at=given["expires_at"])],
+        ),
+        "replaces-another-sites-record.json": (
+            "The news site's withdrawal replaces the bookshop's record.",
+            "lineage-same-party", "$[2].request.relying_party.client_id",
+            [given, news, follow(given, "withdrawn", 3, subject=NEWS_SUB, request=copy.deepcopy(news_request), refused=["name"],
+                                 jurisdiction="US-CA", decided_at="2027-01-05T12:00:00Z", recorded_at="2027-01-05T12:00:00Z")],
+        ),
+        "subject-changes-along-lineage.json": (
+            "A renewal names another subject than the record it replaces.",
+            "lineage-same-party", "$[1].subject",
+            [given, follow(given, "renewed", 6, subject="pwc-someone-else", persona=given["persona"], granted=given["granted"], refused=[DIETARY])],
+        ),
+        "withdrawal-before-consent.json": (
+            "The withdrawal is dated the day before the consent it withdraws.",
+            "lineage-time-order", "$[1].decided_at",
+            [given, follow(given, "withdrawn", 3, decided_at="2026-11-19T12:00:00Z", recorded_at="2026-11-19T12:00:00Z")],
+        ),
+        "duplicate-record-id.json": (
+            "The news site's record reuses the record_id of the bookshop's.",
+            "ledger-record-unique", "$[1].record_id",
+            [given, {**news, "record_id": given["record_id"]}],
+        ),
+        "two-open-lineages-for-one-site.json": (
+            "A second given record about the bookshop starts a new lineage while the first is still active.",
+            "ledger-one-open-lineage", "$[1]",
+            [given, regiven],
+        ),
+        "expired-without-expires-at.json": (
+            "The consent had no expires_at, yet an expired record follows it.",
+            "lineage-expiry", "$[1].state",
+            [no_expiry, follow(no_expiry, "expired", 4, decided_at="2027-11-20T09:15:41Z", recorded_at="2027-11-20T09:15:41Z")],
+        ),
+        "expired-before-expires-at.json": (
+            "The consent expires ten months before its expires_at.",
+            "lineage-expiry", "$[1].decided_at",
+            [given, follow(given, "expired", 4, decided_at="2027-01-20T09:15:41Z", recorded_at="2027-01-20T09:15:41Z")],
+        ),
+    }
+    folder = OUT / "ledger"
+    for name, (description, entries) in valid.items():
+        chained = _rechain(entries)
+        hashes = []
+        head = GENESIS_HASH
+        for entry in chained:
+            head = chain_hash(entry, head)
+            hashes.append(head)
+        write(folder / "valid" / name, {"description": description, "genesis": GENESIS_HASH, "entries": chained, "expected_hashes": hashes, "head": head})
+    for name, (description, rule, path, entries) in invalid.items():
+        write(folder / "invalid" / name, {"description": description, "rule": rule, "path": path, "entries": _rechain(entries)})
 
 
 def _rechain(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
