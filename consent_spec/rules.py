@@ -182,7 +182,7 @@ def check_event(doc: dict[str, Any], at: Path = ()) -> list[ValidationIssue]:
     """Consent event rules (SPEC.md section 13)."""
     issues = []
     for uri, payload in doc["events"].items():
-        if payload["record_id"] == payload["new_record_id"]:
+        if "new_record_id" in payload and payload["record_id"] == payload["new_record_id"]:
             issues.append(_issue((*at, "events", uri, "new_record_id"), "new_record_id must differ from record_id", "event-records"))
     return issues
 

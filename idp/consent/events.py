@@ -26,6 +26,7 @@ EVENT_BASE = "https://porta.example/consent-spec/1.0/event/"
 WITHDRAWN = EVENT_BASE + "consent-withdrawn"
 NARROWED = EVENT_BASE + "consent-narrowed"
 EXPIRED = EVENT_BASE + "consent-expired"
+MOVED = EVENT_BASE + "subject-moved"  # the person moved provider (SPEC.md §12.5, §13)
 BACKCHANNEL_LOGOUT = "http://schemas.openid.net/event/backchannel-logout"
 ENDPOINT_METADATA = "consent_event_endpoint"  # client metadata: where SETs are pushed
 MAX_ATTEMPTS = 8

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 
 from idp.base.clock import now
 from idp.base.settings import trusted_issuers
-from idp.portability import erasure, exports, imports
+from idp.portability import erasure, exports, imports, moving
 from idp.portability.common import DeletionRefusedError, ExportError, ImportRefusedError
 from idp.portability.history import imported_history
 from idp.profile.personas import list_personas
@@ -213,6 +213,37 @@ def _import_form(login, field: str | None = None, error: str | None = None):
         field=field,
         mail=bool(context().settings.smtp_url),
     ), status
+
+
+# -- telling the old sites ----------------------------------------------------------------------
+
+
+@bp.route("/account/moved", methods=["GET", "POST"])
+@_login_required
+def moved_page(login) -> str | tuple[str, int]:
+    """Tell sites the person picks that they moved to another provider (SPEC.md §12.5).
+
+    Nothing is ticked in advance and nothing is sent unless the person picks a site;
+    the result page says, site by site, whether an event was queued.
+    """
+    ctx = context()
+    sites = [
+        (client_id, (ctx.store.get_client(client_id).metadata_.get("client_name") or client_id))
+        for client_id in ctx.store.relationship_client_ids(login.user.id)
+        if ctx.store.get_client(client_id) is not None
+    ]
+    if request.method == "GET":
+        return render_template("moved.html", sites=sites, error=None, told=None)
+    try:
+        with ctx.store.unit_of_work():
+            told = moving.tell_sites(
+                ctx, login.user, request.form.getlist("site"), request.form.get("new_issuer") or ""
+            )
+    except moving.MoveNoticeError as error:
+        return render_template("moved.html", sites=sites, error=str(error), told=None), 400
+    if any(item.queued for item in told):
+        deliver_in_background()
+    return render_template("moved.html", sites=sites, error=None, told=told)
 
 
 # -- deletion ----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from tests.conftest import (
     fresh_database,
     login,
     obtain_code,
+    register_on,
     settle,
     store_of,
     token_request,
@@ -1077,3 +1078,59 @@ def test_a_second_move_keeps_the_first_history(
             assert history["intact"] and history["issuer"] == ISSUER
         finally:
             store.close()
+
+
+# -- telling the old sites, only if the person asks ---------------------------------------------
+
+
+def _moved_rows(app) -> list:
+    store = store_of(app)
+    try:
+        return [
+            row
+            for row in store.session.scalars(select(EventOutbox))
+            if row.event_type.endswith("/subject-moved")
+        ]
+    finally:
+        store.close()
+
+
+def test_sites_are_told_of_a_move_only_when_the_person_picks_them(app, http, consented, shop):
+    quiet = register_on(app, client_name="Quiet Cafe", redirect_uris=["https://cafe.example/cb"])
+    obtain_code(http, quiet, scope="openid email", prompt="consent")
+    exported_token(http)
+    page = http.get("/account/moved").get_data(as_text=True)
+    assert "Alder Books" in page and "Quiet Cafe" in page
+    assert "checked" not in page  # nothing picked in advance
+    assert _moved_rows(app) == []  # an export tells nobody
+    refused = http.post(
+        "/account/moved", data={"csrf_token": csrf_from(page), "new_issuer": "https://b.example"}
+    )
+    assert refused.status_code == 400 and "pick at least one site" in refused.get_data(as_text=True)
+    bad = http.post(
+        "/account/moved",
+        data={
+            "csrf_token": csrf_from(page),
+            "new_issuer": "http://b.example",
+            "site": shop.client_id,
+        },
+    )
+    assert bad.status_code == 400
+    done = http.post(
+        "/account/moved",
+        data={
+            "csrf_token": csrf_from(page),
+            "new_issuer": "https://b.example/",
+            "site": [shop.client_id, quiet.client_id],
+        },
+    )
+    html = done.get_data(as_text=True)
+    assert done.status_code == 200, html
+    assert "Alder Books: a notice is on its way" in html
+    assert "Quiet Cafe: not told" in html  # it registered no event endpoint
+    (row,) = _moved_rows(app)
+    assert row.client_id == shop.client_id
+    event = jwt.decode(row.token, options={"verify_signature": False})
+    assert consent_spec.validate(event, "consent-event") == []
+    (payload,) = event["events"].values()
+    assert payload["new_issuer"] == "https://b.example"
