@@ -19,6 +19,7 @@ def imported_history(store: Store, user_id: str) -> list[dict[str, Any]]:
     the person's personas here); ``intact`` says the stored chain still hashes to
     the head recorded at import.
     """
+    unsigned = {row.export_id for row in store.imports_of(user_id) if row.self_asserted}
     imports: dict[str, list[ImportedConsentRecord]] = {}
     for row in store.imported_records(user_id):
         imports.setdefault(row.export_id, []).append(row)
@@ -56,6 +57,8 @@ def imported_history(store: Store, user_id: str) -> list[dict[str, Any]]:
                 "ledger_head": rows[-1].entry_hash,
                 "records": len(rows),
                 "intact": intact,
+                # An unsigned export: nothing in it was verified (SPEC.md §12.1 form 3).
+                "self_asserted": export_id in unsigned,
                 "relationships": list(relationships.values()),
             }
         )

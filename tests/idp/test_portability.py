@@ -1134,3 +1134,18 @@ def test_sites_are_told_of_a_move_only_when_the_person_picks_them(app, http, con
     assert consent_spec.validate(event, "consent-event") == []
     (payload,) = event["events"].values()
     assert payload["new_issuer"] == "https://b.example"
+
+
+def test_an_unsigned_export_is_imported_as_self_asserted(app, http, consented, app_b):
+    """SPEC.md §12.1 form 3: plain JSON is accepted, and nothing of it counts as verified."""
+    document = payload_of(exported_token(http))
+    imported = import_into(app_b, json.dumps(document), keys_of_a(app))
+    assert imported.profile["email_verified"] is False
+    store = store_of(app_b)
+    try:
+        (history,) = imported_history(store, imported.id)
+        assert history["self_asserted"] is True and history["issuer"] == ISSUER
+        assert all(row.receipt is None for row in store.imported_records(imported.id))
+        assert store.imports_of(imported.id)[0].token is None  # never re-exported as history
+    finally:
+        store.close()
