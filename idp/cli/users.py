@@ -53,7 +53,7 @@ def users_import(runtime: Runtime, file, password_stdin: bool) -> None:
     --password-stdin, the line after the password). Nothing is created unless every
     check passes.
     """
-    from idp.portability import imports
+    from idp.portability import imports, opening
     from idp.portability.common import ImportRefusedError
 
     token = file.read().strip()
@@ -72,9 +72,9 @@ def users_import(runtime: Runtime, file, password_stdin: bool) -> None:
             ctx = runtime.context(store)
 
             def fetch(issuer: str) -> dict:
-                return imports.issuer_jwks(ctx.fetch_json, issuer)
+                return opening.issuer_jwks(ctx.fetch_json, issuer)
 
-            opened = imports.open_export(token, fetch, passphrase=passphrase)
+            opened = opening.open_export(token, fetch, passphrase=passphrase)
             user = imports.import_new_account(ctx, opened, fetch, password=password)
     except ImportRefusedError as exc:
         raise click.ClickException(f"export refused, nothing imported: {exc}") from exc

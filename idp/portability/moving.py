@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from idp.base.context import Context
 from idp.consent import events, ledger
-from idp.portability.imports import fetchable
+from idp.portability.opening import fetchable
 from idp.storage.models import User
 
 

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 
 from idp.base.clock import now
 from idp.base.settings import trusted_issuers
-from idp.portability import erasure, exports, imports, moving
+from idp.portability import erasure, exports, imports, moving, opening
 from idp.portability.common import DeletionRefusedError, ExportError, ImportRefusedError
 from idp.portability.history import imported_history
 from idp.profile.personas import list_personas
@@ -111,8 +111,8 @@ def _uploaded_token() -> str:
     return (request.form.get("export_text") or "").strip()
 
 
-def _fetch_jwks(ctx) -> imports.FetchJwks:
-    return lambda issuer: imports.issuer_jwks(ctx.fetch_json, issuer)
+def _fetch_jwks(ctx) -> opening.FetchJwks:
+    return lambda issuer: opening.issuer_jwks(ctx.fetch_json, issuer)
 
 
 @bp.route("/account/import", methods=["GET", "POST"])
@@ -138,7 +138,7 @@ def import_page() -> str | tuple[str, int]:
         with ctx.store.unit_of_work():
             if login is None:
                 imports.require_mail(ctx)
-            opened = imports.open_export(token, fetch, passphrase=request.form.get("passphrase"))
+            opened = opening.open_export(token, fetch, passphrase=request.form.get("passphrase"))
             if login is not None:
                 imports.import_into_account(
                     ctx, login.user, opened, fetch, merge=request.form.get("merge") == "yes"

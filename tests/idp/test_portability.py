@@ -25,7 +25,7 @@ from idp.consent.consent_request import build_request
 from idp.consent.events import WITHDRAWN
 from idp.consent.ledger import verify_ledgers
 from idp.keys import rotate_keys
-from idp.portability import exports, imports
+from idp.portability import exports, imports, opening
 from idp.portability.common import ImportRefusedError
 from idp.portability.history import imported_history
 from idp.profile.accounts import create_user
@@ -135,7 +135,7 @@ def import_into(app_b, token: str, fetch, password: str = NEW_PASSWORD, passphra
     try:
         with store.unit_of_work():
             ctx = context_of(app_b, store)
-            opened = imports.open_export(token, fetch, passphrase=passphrase)
+            opened = opening.open_export(token, fetch, passphrase=passphrase)
             return imports.import_new_account(ctx, opened, fetch, password=password)
     finally:
         store.close()
