@@ -112,7 +112,8 @@ def run_one(test: ConformanceTest, ctx: Context, expected: dict[str, str]) -> Re
     except Skipped as exc:
         status, message = SKIPPED, str(exc)
     except CheckFailed as exc:
-        status, message = (FAILED if test.required else WARNING), str(exc)
+        required = test.required if exc.required is None else exc.required
+        status, message = (FAILED if required else WARNING), str(exc)
     except Exception as exc:  # a crash is a verdict too: the provider could not be tested
         last = traceback.extract_tb(exc.__traceback__)[-1]
         status = FAILED

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+from conformance_tests.checks import excerpt
 from conformance_tests.context import Context
 from conformance_tests.registry import check, expect, fail, skip
 
@@ -24,7 +25,7 @@ def _userinfo(ctx: Context, access_token: str, how: str = "get-header") -> dict:
     else:
         response = ctx.post(endpoint, data={"access_token": access_token})
     if response.status_code != 200:
-        fail(f"UserInfo ({how}) returned HTTP {response.status_code}: {response.text[:200]}")
+        fail(f"UserInfo ({how}) answered {excerpt(response)}")
     content_type = response.headers.get("content-type", "")
     if "application/json" not in content_type:
         fail(f"UserInfo ({how}) content-type {content_type!r}; this suite checks unsigned JSON responses")
@@ -279,7 +280,7 @@ def refresh_token(ctx: Context) -> None:
     first = ctx.id_token_claims(tokens["id_token"], result.client, result.nonce)
     response = ctx.token_request(result.client, {"grant_type": "refresh_token",
                                                  "refresh_token": tokens["refresh_token"]})
-    expect(response.status_code == 200, f"refresh failed: HTTP {response.status_code} {response.text[:200]}")
+    expect(response.status_code == 200, f"refresh failed: {excerpt(response)}")
     refreshed = response.json()
     expect(refreshed.get("access_token"), "refresh response has no access_token")
     if "id_token" in refreshed:

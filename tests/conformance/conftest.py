@@ -46,6 +46,8 @@ def broken_config(broken: BrokenOP, tmp_path: Path) -> Path:
         "user": {"username": USERNAME, "password": PASSWORD},
         # The double pushes SETs before answering the withdrawal: no need to wait long.
         "timing": {"event_wait_s": 1},
+        # The double claims RFC 9700, so its SHOULDs that the BCP relies on are MUSTs here.
+        "provider": {"conforms_to": ["rfc9700"]},
     })
 
 

@@ -22,7 +22,7 @@ from tests.conformance.broken_op.server import BrokenOP
 FAULT_TO_TEST: dict[str, tuple[str, str, str]] = {
     # fault: (test id, verdict the fault must produce, words the failure message must contain)
     "code_reusable": ("oidcc-codereuse", "failed", "second redemption answered HTTP 200"),
-    "code_reuse_keeps_tokens": ("rfc9700-code-reuse-revokes-tokens", "warning", "still works"),
+    "code_reuse_keeps_tokens": ("rfc9700-code-reuse-revokes-tokens", "failed", "still works (required"),
     "code_any_client": ("rfc9700-code-other-client", "failed", "code redeemed by another client: accepted"),
     "code_never_expires": ("rfc9700-code-expired", "failed", "accepted"),
     "redirect_uri_prefix_match": ("rfc9700-redirect-uri-exact-match", "failed", "was accepted"),
@@ -41,6 +41,29 @@ FAULT_TO_TEST: dict[str, tuple[str, str, str]] = {
     "login_page_framable": ("rfc9700-clickjacking-login", "failed", "X-Frame-Options=None"),
     "login_redirect_307": ("rfc9700-login-redirect-not-307", "failed", "HTTP 307"),
     "logout_open_redirect": ("rfc9700-logout-open-redirect", "failed", "end_session redirected to"),
+    "client_secret_unchecked": ("rfc6749-client-secret-wrong", "failed", "wrong client secret: accepted"),
+    "client_secret_any_client": ("rfc6749-client-secret-of-another-client", "failed", "with the secret of"),
+    "auth_method_not_enforced": ("rfc7591-registered-auth-method-enforced", "warning",
+                                 "authenticating with client_secret_post: accepted"),
+    "assertion_aud_unchecked": ("rfc7523-client-assertion-wrong-audience", "failed",
+                                "aud https://attacker.invalid/token: accepted"),
+    "assertion_exp_unchecked": ("rfc7523-client-assertion-expired", "failed", "(10 min ago): accepted"),
+    "token_redirect_uri_optional": ("rfc6749-token-redirect-uri-required", "failed",
+                                    "without redirect_uri: accepted"),
+    "refresh_narrows_scope": ("rfc6749-refresh-same-scope", "failed", "expected the originally granted"),
+    "refresh_widens_scope": ("rfc6749-refresh-scope-not-widened", "failed", "refresh widened the scope"),
+    "refresh_any_client": ("rfc6749-refresh-token-bound-to-client", "failed", "refresh token: accepted"),
+    "revocation_noop": ("rfc7009-revoke-refresh-token", "failed", "revoked refresh token: accepted"),
+    "revocation_unknown_token_error": ("rfc7009-revocation-invalid-token", "failed", "expected HTTP 200"),
+    "revocation_without_client_auth": ("rfc7009-revocation-requires-client-auth", "failed",
+                                       "revocation without client credentials: HTTP 200"),
+    "revocation_any_client": ("rfc7009-revocation-other-client", "failed", "tried to revoke the token"),
+    "introspection_active_as_string": ("rfc7662-introspection-response", "failed", "requires a JSON boolean"),
+    "introspection_without_auth": ("rfc7662-introspection-requires-authorization", "failed",
+                                   "without any credentials answered active: true"),
+    "introspection_ignores_revocation": ("rfc7662-introspection-revoked-inactive", "failed",
+                                         "is still reported active"),
+    "userinfo_ignores_revocation": ("rfc6750-userinfo-revoked-token", "failed", "expected HTTP 401"),
     "consent_receipt_wrong_typ": ("consent-receipt-in-token-response", "failed", "typ"),
     "consent_unticked_claim_released": ("consent-unticked-claims-never-leak", "failed", "unticked claim released"),
     "consent_withdrawal_keeps_tokens": ("consent-withdrawal-revokes-tokens", "failed", "UserInfo still answers 200"),
@@ -107,3 +130,19 @@ def test_fault_turns_its_test_red(fault: str, broken: BrokenOP, broken_config: P
     assert result["status"] == verdict, result
     assert words in result["message"], result  # failed for the fault's reason, not another
     assert status == (1 if verdict == "failed" else 0)
+
+
+def test_code_reuse_revocation_is_a_warning_without_the_rfc9700_claim(broken: BrokenOP, broken_config: Path,
+                                                                      tmp_path: Path) -> None:
+    """RFC 6749 §4.1.2 makes the revocation a SHOULD; only conforms_to = ["rfc9700"] makes it fail."""
+    data = tomllib.loads(broken_config.read_text())
+    del data["provider"]
+    broken_config.write_bytes(tomli_w.dumps(data).encode())
+    broken.set_fault("code_reuse_keeps_tokens")
+    try:
+        status, report = _run(broken_config, "rfc9700-code-reuse-revokes-tokens", tmp_path)
+    finally:
+        broken.set_fault(None)
+    [result] = report["results"]
+    assert (status, result["status"]) == (0, "warning"), result
+    assert "still works (recommended)" in result["message"], result

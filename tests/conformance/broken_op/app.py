@@ -51,6 +51,23 @@ FAULTS: dict[str, str] = {
     "login_page_framable": "the login page sends no anti-framing headers",
     "logout_open_redirect": "end_session redirects to any post_logout_redirect_uri",
     "login_redirect_307": "the login form is answered with a 307 redirect",
+    "client_secret_unchecked": "the token endpoint accepts any client secret",
+    "client_secret_any_client": "a client authenticates with any registered client's secret",
+    "auth_method_not_enforced": "clients may authenticate with a method other than the registered one",
+    "assertion_aud_unchecked": "client assertions for any audience are accepted",
+    "assertion_exp_unchecked": "expired client assertions are accepted",
+    "token_redirect_uri_optional": "a token request without redirect_uri is accepted",
+    "refresh_narrows_scope": "a refresh without scope returns a narrower scope than granted",
+    "refresh_widens_scope": "a refresh grants any scope it asks for",
+    "refresh_any_client": "any client can redeem any refresh token",
+    "revocation_noop": "the revocation endpoint answers 200 and revokes nothing",
+    "revocation_unknown_token_error": "revoking an unknown token answers 400",
+    "revocation_without_client_auth": "revocation requests need no client authentication",
+    "revocation_any_client": "a client can revoke another client's tokens",
+    "introspection_active_as_string": "introspection answers active as the string \"true\"",
+    "introspection_without_auth": "introspection needs no client authentication",
+    "introspection_ignores_revocation": "introspection reports revoked tokens active",
+    "userinfo_ignores_revocation": "UserInfo accepts revoked access tokens",
     "consent_receipt_wrong_typ": "consent receipts are signed with typ JWT instead of consent-receipt+jwt",
     "consent_unticked_claim_released": "claims the person unticked are released anyway",
     "consent_withdrawal_keeps_tokens": "withdrawing consent leaves the issued tokens working",
@@ -85,6 +102,7 @@ class State:
     access_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     revoked_families: set[str] = field(default_factory=set)
+    revoked_access: set[str] = field(default_factory=set)
     seen_jti: set[str] = field(default_factory=set)
     code_lifetime_s: float = 60.0
     ledgers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -151,6 +169,8 @@ def create_app(issuer: str) -> Flask:
             "userinfo_endpoint": f"{issuer}/userinfo",
             "jwks_uri": f"{issuer}/jwks",
             "registration_endpoint": f"{issuer}/register",
+            "revocation_endpoint": f"{issuer}/revoke",
+            "introspection_endpoint": f"{issuer}/introspect",
             "end_session_endpoint": f"{issuer}/logout",
             "scopes_supported": ["openid", "email", "offline_access"],
             "response_types_supported": ["code"],
@@ -295,11 +315,22 @@ def create_app(issuer: str) -> Flask:
                              "record": record, "released": released}
         return respond(req, {"code": code, "state": req.get("state", ""), "iss": issuer})
 
+    def secret_ok(client: Client, presented: str) -> bool:
+        if fault("client_secret_unchecked"):
+            return True
+        if fault("client_secret_any_client"):
+            return any(c.secret and hmac.compare_digest(c.secret, presented) for c in state.clients.values())
+        return bool(client.secret) and hmac.compare_digest(client.secret or "", presented)
+
+    def method_ok(client: Client, method: str) -> bool:
+        return client.auth_method == method or fault("auth_method_not_enforced")
+
     def authenticate_client() -> Client | None:
         form = request.form
         if request.authorization and request.authorization.type == "basic":
             client = state.clients.get(request.authorization.username or "")
-            ok = client and client.secret and hmac.compare_digest(client.secret, request.authorization.password or "")
+            ok = (client and method_ok(client, "client_secret_basic")
+                  and secret_ok(client, request.authorization.password or ""))
             return client if ok else None
         if "client_assertion" in form:
             return assertion_client(form["client_assertion"], form.get("client_id", ""))
@@ -308,7 +339,7 @@ def create_app(issuer: str) -> Flask:
             return None
         if client.auth_method == "none":
             return client
-        ok = client.secret and hmac.compare_digest(client.secret, form.get("client_secret", ""))
+        ok = method_ok(client, "client_secret_post") and secret_ok(client, form.get("client_secret", ""))
         return client if ok else None
 
     def assertion_client(assertion: str, client_id: str) -> Client | None:
@@ -334,7 +365,10 @@ def create_app(issuer: str) -> Flask:
             else:
                 key = jwt.PyJWK(client.jwks["keys"][0]).key
                 claims = jwt.decode(assertion, key, algorithms=["ES256", "RS256"],
-                                    audience=[f"{issuer}/token", issuer])
+                                    audience=[f"{issuer}/token", issuer],
+                                    options={"verify_aud": not fault("assertion_aud_unchecked"),
+                                             "verify_exp": not fault("assertion_exp_unchecked"),
+                                             "require": ["exp", "jti"]})
         except (jwt.PyJWTError, ValueError, KeyError):
             return None
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
@@ -353,9 +387,10 @@ def create_app(issuer: str) -> Flask:
               released: list[str] | None = None) -> dict[str, Any]:
         access = secrets.token_urlsafe(24)
         record_id = record["record_id"] if record else None
-        state.access_tokens[access] = {"sub": sub, "family": family, "scope": scope,
-                                       "released": released or [], "record_id": record_id}
         now = int(time.time())
+        state.access_tokens[access] = {"sub": sub, "family": family, "scope": scope, "client_id": client.client_id,
+                                       "released": released or [], "record_id": record_id, "exp": now + 300,
+                                       "iat": now}
         claims = {"iss": issuer, "sub": sub, "aud": client.client_id, "iat": now, "exp": now + 300,
                   "auth_time": auth_time}
         if nonce:
@@ -403,7 +438,8 @@ def create_app(issuer: str) -> Flask:
             return token_error("invalid_grant")
         if time.time() - record["issued"] > state.code_lifetime_s and not fault("code_never_expires"):
             return token_error("invalid_grant")
-        if form.get("redirect_uri") != req["redirect_uri"] and not fault("token_ignores_redirect_uri"):
+        omitted = "redirect_uri" not in form and fault("token_redirect_uri_optional")
+        if form.get("redirect_uri") != req["redirect_uri"] and not (fault("token_ignores_redirect_uri") or omitted):
             return token_error("invalid_grant")
         verifier = form.get("code_verifier")
         challenge = req.get("code_challenge")
@@ -423,8 +459,16 @@ def create_app(issuer: str) -> Flask:
     def refresh_grant(client: Client) -> Any:
         with state.lock:
             record = state.refresh_tokens.get(request.form.get("refresh_token", ""))
-            if record is None or record["client_id"] != client.client_id:
+            if record is None or (record["client_id"] != client.client_id and not fault("refresh_any_client")):
                 return token_error("invalid_grant")
+            scope = record["scope"]
+            asked = request.form.get("scope")
+            if asked is not None:
+                if not set(asked.split()) <= set(scope.split()) and not fault("refresh_widens_scope"):
+                    return token_error("invalid_scope")
+                scope = asked
+            if fault("refresh_narrows_scope") and asked is None:
+                scope = "openid"
             if record["family"] in state.revoked_families:
                 return token_error("invalid_grant")
             if record["record"] and record["record"]["record_id"] in state.revoked_records:
@@ -434,7 +478,7 @@ def create_app(issuer: str) -> Flask:
                 return token_error("invalid_grant")
             rotate = not fault("refresh_not_rotated")
             record["used"] = rotate
-        out = issue(client, record["sub"], record["scope"], record["family"], None, record["auth_time"],
+        out = issue(client, record["sub"], scope, record["family"], None, record["auth_time"],
                     record["record"], record["released"])
         if not rotate:
             state.refresh_tokens.pop(out["refresh_token"], None)
@@ -446,7 +490,8 @@ def create_app(issuer: str) -> Flask:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else request.form.get("access_token", "")
         record = state.access_tokens.get(token)
-        if (record is None or record["family"] in state.revoked_families
+        revoked = token in state.revoked_access and not fault("userinfo_ignores_revocation")
+        if (record is None or revoked or record["family"] in state.revoked_families
                 or record["record_id"] in state.revoked_records):
             return Response("", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         info: dict[str, Any] = {"sub": record["sub"]}
@@ -457,6 +502,49 @@ def create_app(issuer: str) -> Flask:
         if "name" in record["released"]:
             info["name"] = "Bob Broken"
         return jsonify(info)
+
+    @app.post("/revoke")
+    def revoke() -> Any:
+        """RFC 7009: a refresh token revokes its family, an access token only itself."""
+        client = authenticate_client()
+        if client is None and not fault("revocation_without_client_auth"):
+            return token_error("invalid_client", 401)
+        token = request.form.get("token", "")
+        record = state.refresh_tokens.get(token) or state.access_tokens.get(token)
+        if record is None:
+            return token_error("invalid_request") if fault("revocation_unknown_token_error") else ("", 200)
+        owner = client is not None and record["client_id"] == client.client_id
+        if (owner or fault("revocation_any_client") or client is None) and not fault("revocation_noop"):
+            if token in state.refresh_tokens:
+                state.revoked_families.add(record["family"])
+            else:
+                state.revoked_access.add(token)
+        return "", 200
+
+    @app.post("/introspect")
+    def introspect() -> Any:
+        """RFC 7662: only the client a token was issued to learns that it is active."""
+        client = authenticate_client()
+        if client is None and not fault("introspection_without_auth"):
+            return token_error("invalid_client", 401)
+        token = request.form.get("token", "")
+        access, refresh = state.access_tokens.get(token), state.refresh_tokens.get(token)
+        record = access or refresh
+        ignore = fault("introspection_ignores_revocation")
+        active = record is not None and (client is None or record["client_id"] == client.client_id)
+        if active and not ignore:
+            active = (record["family"] not in state.revoked_families and token not in state.revoked_access
+                      and not (refresh and refresh["used"]))
+        if active and access:
+            active = access["exp"] > time.time()
+        if not active:
+            return jsonify({"active": False})
+        body = {"active": "true" if fault("introspection_active_as_string") else True,
+                "scope": record["scope"], "client_id": record["client_id"], "sub": record["sub"],
+                "token_type": "Bearer" if access else "refresh_token"}
+        if access:
+            body.update(exp=access["exp"], iat=access["iat"])
+        return jsonify(body)
 
     @app.post("/consent/withdraw")
     def withdraw() -> Any:
