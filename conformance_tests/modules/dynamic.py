@@ -35,7 +35,7 @@ def _refused(ctx: Context, metadata: dict[str, Any], errors: set[str]) -> None:
     expect(error in errors, f"error {error!r}, expected one of {sorted(errors)}")
 
 
-@check("oidcc-registration-response", PLAN, "RFC 7591 §3.2.1, OIDC Registration §3.2",
+@check("porta-registration-response", PLAN, "RFC 7591 §3.2.1, OIDC Registration §3.2",
        "Registration returns 201 with client_id, secret and the registered metadata")
 def registration_response(ctx: Context) -> None:
     """A confidential web client registers and can complete the code flow."""
@@ -118,7 +118,7 @@ def idtoken_rs256(ctx: Context) -> None:
     ctx.id_token_claims(tokens["id_token"], client, result.nonce)
 
 
-@check("oidcc-registration-jwks", PLAN, "OIDC Registration §2 (jwks), OIDC Core §9 (private_key_jwt)",
+@check("porta-registration-jwks", PLAN, "OIDC Registration §2 (jwks), OIDC Core §9 (private_key_jwt)",
        "A client registered with jwks authenticates with private_key_jwt")
 def registration_jwks(ctx: Context) -> None:
     """Register a public key inline and redeem a code with a signed client assertion."""
