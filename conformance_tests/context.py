@@ -170,12 +170,17 @@ class Context:
         response = self.register(body)
         if response.status_code != 201:
             fail(f"dynamic registration failed (RFC 7591 §3.2.1 expects 201): {excerpt(response)}")
-        info = response.json()
+        return self.client_from_registration(response.json(), body)
+
+    @staticmethod
+    def client_from_registration(info: dict[str, Any], body: dict[str, Any]) -> ClientConfig:
+        """The client a registration response describes (RFC 7591 §3.2.1), ``body`` as sent."""
         return ClientConfig(
             client_id=info["client_id"],
             client_secret=info.get("client_secret"),
             redirect_uri=body["redirect_uris"][0],
-            token_endpoint_auth_method=info.get("token_endpoint_auth_method", body["token_endpoint_auth_method"]),
+            token_endpoint_auth_method=info.get("token_endpoint_auth_method",
+                                                body.get("token_endpoint_auth_method", "client_secret_basic")),
             post_logout_redirect_uri=(body.get("post_logout_redirect_uris") or [None])[0],
         )
 
@@ -207,11 +212,13 @@ class Context:
         extra: dict[str, str] | None = None,
         drop: Collection[str] = (),
         uncheck: Collection[str] = (),
+        http_method: str = "GET",
     ) -> AuthResult:
         """Send the person through an authorization code request and capture the response.
 
         ``extra`` adds or overrides parameters, ``drop`` removes some; PKCE S256 is used
         unless ``pkce`` is False. Uses the shared logged-in browser unless ``session`` is set.
+        ``http_method="POST"`` sends the request as a form POST (OIDC Core §3.1.2.1).
         """
         client = client or self.client
         state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -236,7 +243,11 @@ class Context:
         kwargs: dict[str, Any] = {"interact": interact}
         if uncheck:
             kwargs["uncheck"] = uncheck
-        outcome = browser.open(self.authorization_url(params), stop_at, **kwargs)
+        if http_method == "POST":
+            kwargs["post_data"] = params
+            outcome = browser.open(self.endpoint("authorization_endpoint"), stop_at, **kwargs)
+        else:
+            outcome = browser.open(self.authorization_url(params), stop_at, **kwargs)
         return AuthResult(client, params, outcome, state, nonce, verifier)
 
     # -- token endpoint -----------------------------------------------------------------

@@ -64,8 +64,10 @@ class BrowserSession(Protocol):
         stop_at: Sequence[str],
         interact: bool = True,
         approve: bool = True,
+        post_data: dict[str, str] | None = None,
     ) -> Outcome:
-        """Navigate to ``url``; log in and consent when ``interact``; capture the way out."""
+        """Navigate to ``url`` (POSTing ``post_data`` as a form when given); log in and
+        consent when ``interact``; capture the way out."""
         ...
 
     def fetch(self, method: str, url: str, json_body: Any = None) -> tuple[int, str]:

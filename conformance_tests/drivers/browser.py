@@ -11,6 +11,7 @@ the executable.
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from collections.abc import Collection, Sequence
@@ -51,6 +52,7 @@ class BrowserSession:
         interact: bool = True,
         approve: bool = True,
         uncheck: Collection[str] = (),
+        post_data: dict[str, str] | None = None,
     ) -> Outcome:
         """Navigate to ``url``; log in and consent when ``interact``; capture the way out."""
         captured: dict[str, Any] = {}
@@ -80,7 +82,10 @@ class BrowserSession:
         # to the client is also recorded from the request event; its connection then fails.
         page.on("request", record)
         try:
-            self._goto(page, url, captured)
+            if post_data:
+                self._post(page, url, post_data, captured)
+            else:
+                self._goto(page, url, captured)
             for _ in range(MAX_STEPS):
                 if captured:
                     break
@@ -129,6 +134,18 @@ class BrowserSession:
     def _goto(self, page: Any, url: str, captured: dict[str, Any]) -> None:
         try:
             page.goto(url, wait_until="load", timeout=self.timeout_ms)
+        except Exception:  # the captured redirect's connection fails: not an error
+            if not captured:
+                raise
+
+    def _post(self, page: Any, url: str, data: dict[str, str], captured: dict[str, Any]) -> None:
+        """Start with a form POST to ``url`` (OIDC Core §3.1.2.1: authorization by POST)."""
+        fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                         for k, v in data.items())
+        page.set_content(f'<form method="post" action="{html.escape(url)}">{fields}</form>')
+        try:
+            with page.expect_navigation(wait_until="load", timeout=self.timeout_ms):
+                page.evaluate("() => document.forms[0].submit()")
         except Exception:  # the captured redirect's connection fails: not an error
             if not captured:
                 raise

@@ -49,6 +49,7 @@ class FormSession:
         interact: bool = True,
         approve: bool = True,
         uncheck: Collection[str] = (),
+        post_data: dict[str, str] | None = None,
     ) -> Outcome:
         """Navigate to ``url`` until a stop_at URL is reached or no form can be acted on.
 
@@ -57,7 +58,7 @@ class FormSession:
         trace = Outcome(kind="page", url=url)  # collects what was seen on the way
         logins = 0
         login_submitted = False
-        method, target, data = "get", url, None
+        method, target, data = ("post", url, list(post_data.items())) if post_data else ("get", url, None)
         for _ in range(MAX_STEPS):
             if matches(target, stop_at):
                 if method == "get":

@@ -7,6 +7,7 @@ and ``tokens``.
 
 from conformance_tests.modules import (  # noqa: F401
     basic,
+    basic_requests,
     client_auth,
     config_plan,
     consent,

@@ -68,13 +68,52 @@ FAULTS: dict[str, str] = {
     "introspection_without_auth": "introspection needs no client authentication",
     "introspection_ignores_revocation": "introspection reports revoked tokens active",
     "userinfo_ignores_revocation": "UserInfo accepts revoked access tokens",
+    "id_token_at_hash_wrong": "the ID token's at_hash is not the access token's hash",
+    "id_token_exp_equals_iat": "ID tokens expire the second they are issued (exp == iat)",
+    "id_token_iat_stale": "ID tokens carry an iat an hour in the past",
+    "id_token_azp_other": "ID tokens name another party in azp (and in aud)",
+    "id_token_nonce_dropped": "the ID token does not carry the request's nonce",
+    "id_token_wrong_key": "ID tokens are signed with a key that is not in the JWKS",
+    "id_token_auth_time_missing": "ID tokens never carry auth_time, even when max_age was sent",
+    "max_age_ignored": "max_age does not force a new login",
+    "state_dropped": "the authorization response leaves out state",
+    "response_type_missing_accepted": "a request without response_type is treated as code",
+    "redirect_uri_unchecked": "any redirect_uri is accepted at the authorization endpoint",
+    "redirect_uri_query_ignored": "redirect_uri is compared without its query",
+    "prompt_none_shows_login": "prompt=none without a session shows the login page",
+    "prompt_login_ignored": "prompt=login does not force a new login",
+    "userinfo_wrong_sub": "UserInfo answers with another subject than the ID token's",
+    "userinfo_no_challenge": "UserInfo refuses invalid tokens without a WWW-Authenticate challenge",
+    "refresh_changes_sub": "ID tokens from a refresh name another subject",
+    "discovery_issuer_mismatch": "discovery's issuer has a trailing slash the configured issuer lacks",
+    "jwks_private_members": "the JWK Set publishes the private exponent",
+    "pkce_not_advertised": "discovery does not list S256 in code_challenge_methods_supported",
+    "form_post_no_iss": "form_post responses carry no iss",
+    "registration_accepts_fragment": "redirect URIs with a fragment can be registered",
+    "registration_accepts_relative": "relative redirect URIs can be registered",
+    "logout_target_unchecked_with_hint": "with an id_token_hint, logout redirects to any post_logout_redirect_uri",
+    "logout_prefix_match": "post_logout_redirect_uri matched by prefix",
+    "logout_hint_unverified": "the id_token_hint's signature is not verified at logout",
+    "display_page_refused": "display=page is refused",
+    "display_popup_refused": "display=popup is refused",
+    "ui_locales_refused": "ui_locales is refused",
+    "claims_locales_refused": "claims_locales is refused",
+    "acr_values_refused": "acr_values is refused",
+    "authorize_post_unsupported": "the authorization endpoint answers POST with 405",
+    "pkce_s256_compared_as_plain": "the code_verifier is compared with the challenge as if method were plain",
+    "code_reusable_after_delay": "a used code is forgotten after half a second and can be redeemed again",
+    "address_withheld": "scope address releases no address claim",
+    "phone_withheld": "scope phone releases no phone claims",
+    "scope_claims_withheld": "UserInfo releases no claims of the profile, address or phone scopes",
+    "id_token_alg_none_honoured": "a client registered for alg none gets unsigned ID tokens, none not advertised",
     "consent_receipt_wrong_typ": "consent receipts are signed with typ JWT instead of consent-receipt+jwt",
     "consent_unticked_claim_released": "claims the person unticked are released anyway",
     "consent_withdrawal_keeps_tokens": "withdrawing consent leaves the issued tokens working",
     "consent_event_not_pushed": "no consent-withdrawn SET is pushed to the RP",
     "consent_export_chain_broken": "the exported ledger's hash chain does not verify",
 }
-SCOPE_CLAIMS = {"email": ["email", "email_verified"], "profile": ["name"]}
+SCOPE_CLAIMS = {"email": ["email", "email_verified"], "profile": ["name"], "address": ["address"],
+                "phone": ["phone_number", "phone_number_verified"]}
 """Claims each scope asks for, as recorded in consent records."""
 
 USERNAME = "bob@example.com"
@@ -90,6 +129,7 @@ class Client:
     post_logout_redirect_uris: list[str] = field(default_factory=list)
     jwks: dict[str, Any] | None = None
     consent_event_endpoint: str | None = None
+    unsigned_id_tokens: bool = False
 
 
 @dataclass
@@ -116,12 +156,18 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _half_hash(value: str) -> str:
+    """at_hash for RS256 (OIDC Core §3.3.2.11)."""
+    return _b64(hashlib.sha256(value.encode()).digest()[:16])
+
+
 def create_app(issuer: str) -> Flask:
     """The double's Flask app; ``app.config["STATE"].faults`` holds the active faults."""
     app = Flask(__name__)
     state = State()
     app.config["STATE"] = state
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())),
                   "kid": "double-rs256", "alg": "RS256", "use": "sig"}
     receipt_key = ec.generate_private_key(ec.SECP256R1())
@@ -156,6 +202,10 @@ def create_app(issuer: str) -> Flask:
         return state.sessions.get(request.cookies.get("double_sid", ""))
 
     def redirect_ok(client: Client, uri: str) -> bool:
+        if fault("redirect_uri_unchecked"):
+            return True
+        if fault("redirect_uri_query_ignored"):
+            return uri.split("?")[0] in {r.split("?")[0] for r in client.redirect_uris}
         if fault("redirect_uri_prefix_match"):
             return any(uri.startswith(r) for r in client.redirect_uris)
         return uri in client.redirect_uris
@@ -172,7 +222,7 @@ def create_app(issuer: str) -> Flask:
             "revocation_endpoint": f"{issuer}/revoke",
             "introspection_endpoint": f"{issuer}/introspect",
             "end_session_endpoint": f"{issuer}/logout",
-            "scopes_supported": ["openid", "email", "offline_access"],
+            "scopes_supported": ["openid", "email", "profile", "address", "phone", "offline_access"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -188,22 +238,31 @@ def create_app(issuer: str) -> Flask:
         }
         if fault("iss_not_advertised"):
             del meta["authorization_response_iss_parameter_supported"]
+        if fault("discovery_issuer_mismatch"):
+            meta["issuer"] = issuer + "/"
+        if fault("pkce_not_advertised"):
+            del meta["code_challenge_methods_supported"]
         return jsonify(meta)
 
     @app.get("/jwks")
     def jwks() -> Response:
-        return jsonify({"keys": [public_jwk, receipt_jwk]})
+        published = {**public_jwk, "d": "leaked"} if fault("jwks_private_members") else public_jwk
+        return jsonify({"keys": [published, receipt_jwk]})
 
     @app.post("/register")
     def register() -> tuple[Response, int]:
         body = request.get_json(silent=True) or {}
         uris = body.get("redirect_uris") or []
-        if not uris or any("#" in u or not u.startswith(("http://", "https://")) for u in uris):
+        bad_fragment = any("#" in u for u in uris) and not fault("registration_accepts_fragment")
+        relative = any(not u.startswith(("http://", "https://")) for u in uris)
+        if not uris or bad_fragment or (relative and not fault("registration_accepts_relative")):
             return jsonify({"error": "invalid_redirect_uri"}), 400
         method = body.get("token_endpoint_auth_method", "client_secret_basic")
         client = Client(client_id=secrets.token_hex(8), redirect_uris=uris, auth_method=method,
                         post_logout_redirect_uris=body.get("post_logout_redirect_uris", []),
-                        jwks=body.get("jwks"), consent_event_endpoint=body.get("consent_event_endpoint"))
+                        jwks=body.get("jwks"), consent_event_endpoint=body.get("consent_event_endpoint"),
+                        unsigned_id_tokens=body.get("id_token_signed_response_alg") == "none"
+                        and fault("id_token_alg_none_honoured"))
         if method in {"client_secret_basic", "client_secret_post"}:
             client.secret = secrets.token_urlsafe(24)
         state.clients[client.client_id] = client
@@ -212,21 +271,33 @@ def create_app(issuer: str) -> Flask:
             info.update(client_secret=client.secret, client_secret_expires_at=0)
         return jsonify(info), 201
 
-    @app.get("/authorize")
-    def authorize() -> Response:
-        req = request.args.to_dict()
+    @app.route("/authorize", methods=["GET", "POST"])
+    def authorize() -> Any:
+        if request.method == "POST" and fault("authorize_post_unsupported"):
+            return Response("method not allowed", 405)
+        req = (request.form if request.method == "POST" else request.args).to_dict()
         client = state.clients.get(req.get("client_id", ""))
         if client is None or not redirect_ok(client, req.get("redirect_uri", "")):
             return page("<p>invalid client or redirect_uri</p>")
+        refused = {"display_page_refused": req.get("display") == "page",
+                   "display_popup_refused": req.get("display") == "popup",
+                   "ui_locales_refused": "ui_locales" in req, "claims_locales_refused": "claims_locales" in req,
+                   "acr_values_refused": "acr_values" in req}
+        if any(hit and fault(name) for name, hit in refused.items()):
+            return error_redirect(req, "invalid_request")
+        if "response_type" not in req and fault("response_type_missing_accepted"):
+            req["response_type"] = "code"
         if req.get("response_type") != "code":
             return error_redirect(req, "invalid_request")
         if client.auth_method == "none" and "code_challenge" not in req and not fault("public_client_without_pkce"):
             return error_redirect(req, "invalid_request")
         current = session()
         prompt = req.get("prompt", "").split()
-        too_old = current and "max_age" in req and time.time() - current["auth_time"] > int(req["max_age"])
-        if current is None or "login" in prompt or too_old:
-            if "none" in prompt:
+        too_old = (current and "max_age" in req and not fault("max_age_ignored")
+                   and time.time() - current["auth_time"] > int(req["max_age"]))
+        relogin = "login" in prompt and not fault("prompt_login_ignored")
+        if current is None or relogin or too_old:
+            if "none" in prompt and not fault("prompt_none_shows_login"):
                 return error_redirect(req, "login_required")
             pending_id = secrets.token_urlsafe(16)
             state.pending[pending_id] = req
@@ -313,7 +384,12 @@ def create_app(issuer: str) -> Flask:
         state.codes[code] = {"req": req, "sub": current["sub"], "auth_time": current["auth_time"],
                              "issued": time.time(), "used": False, "family": secrets.token_hex(8),
                              "record": record, "released": released}
-        return respond(req, {"code": code, "state": req.get("state", ""), "iss": issuer})
+        params = {"code": code, "state": req.get("state", ""), "iss": issuer}
+        if fault("state_dropped"):
+            del params["state"]
+        if fault("form_post_no_iss") and req.get("response_mode") == "form_post":
+            del params["iss"]
+        return respond(req, params)
 
     def secret_ok(client: Client, presented: str) -> bool:
         if fault("client_secret_unchecked"):
@@ -384,7 +460,7 @@ def create_app(issuer: str) -> Flask:
 
     def issue(client: Client, sub: str, scope: str, family: str, nonce: str | None,
               auth_time: int, record: dict[str, Any] | None = None,
-              released: list[str] | None = None) -> dict[str, Any]:
+              released: list[str] | None = None, refreshed: bool = False) -> dict[str, Any]:
         access = secrets.token_urlsafe(24)
         record_id = record["record_id"] if record else None
         now = int(time.time())
@@ -392,11 +468,24 @@ def create_app(issuer: str) -> Flask:
                                        "released": released or [], "record_id": record_id, "exp": now + 300,
                                        "iat": now}
         claims = {"iss": issuer, "sub": sub, "aud": client.client_id, "iat": now, "exp": now + 300,
-                  "auth_time": auth_time}
-        if nonce:
+                  "auth_time": auth_time, "at_hash": _half_hash(access + ("x" if fault("id_token_at_hash_wrong") else ""))}
+        if nonce and not fault("id_token_nonce_dropped"):
             claims["nonce"] = nonce
+        if fault("id_token_auth_time_missing"):
+            del claims["auth_time"]
+        if fault("id_token_exp_equals_iat"):
+            claims["exp"] = now
+        if fault("id_token_iat_stale"):
+            claims["iat"] = now - 3600
+        if fault("id_token_azp_other"):
+            claims.update(aud=[client.client_id, "another-rp"], azp="another-rp")
+        if refreshed and fault("refresh_changes_sub"):
+            claims["sub"] = sub + "-someone-else"
+        signer = other_key if fault("id_token_wrong_key") else key
+        id_token = (jwt.encode(claims, None, algorithm="none") if client.unsigned_id_tokens
+                    else jwt.encode(claims, signer, algorithm="RS256", headers={"kid": "double-rs256"}))
         out = {"access_token": access, "token_type": "Bearer", "expires_in": 300, "scope": scope,
-               "id_token": jwt.encode(claims, key, algorithm="RS256", headers={"kid": "double-rs256"})}
+               "id_token": id_token}
         if "offline_access" in scope.split():
             refresh = secrets.token_urlsafe(24)
             state.refresh_tokens[refresh] = {"client_id": client.client_id, "sub": sub, "scope": scope,
@@ -428,11 +517,12 @@ def create_app(issuer: str) -> Flask:
             record = state.codes.get(form.get("code", ""))
             if record is None:
                 return token_error("invalid_grant")
-            if record["used"] and not fault("code_reusable"):
+            forgotten = fault("code_reusable_after_delay") and record["used"] and time.time() - record["used"] > 0.5
+            if record["used"] and not fault("code_reusable") and not forgotten:
                 if not fault("code_reuse_keeps_tokens"):
                     state.revoked_families.add(record["family"])
                 return token_error("invalid_grant")
-            record["used"] = True
+            record["used"] = time.time()
         req = record["req"]
         if req["client_id"] != client.client_id and not fault("code_any_client"):
             return token_error("invalid_grant")
@@ -448,7 +538,8 @@ def create_app(issuer: str) -> Flask:
                 if not fault("pkce_verifier_optional"):
                     return token_error("invalid_grant")
             else:
-                computed = _b64(hashlib.sha256(verifier.encode()).digest())
+                computed = verifier if fault("pkce_s256_compared_as_plain") else _b64(
+                    hashlib.sha256(verifier.encode()).digest())
                 if computed != challenge and not fault("pkce_verifier_unchecked"):
                     return token_error("invalid_grant")
         elif verifier and not fault("pkce_downgrade"):
@@ -479,7 +570,7 @@ def create_app(issuer: str) -> Flask:
             rotate = not fault("refresh_not_rotated")
             record["used"] = rotate
         out = issue(client, record["sub"], scope, record["family"], None, record["auth_time"],
-                    record["record"], record["released"])
+                    record["record"], record["released"], refreshed=True)
         if not rotate:
             state.refresh_tokens.pop(out["refresh_token"], None)
             out["refresh_token"] = request.form["refresh_token"]
@@ -493,14 +584,22 @@ def create_app(issuer: str) -> Flask:
         revoked = token in state.revoked_access and not fault("userinfo_ignores_revocation")
         if (record is None or revoked or record["family"] in state.revoked_families
                 or record["record_id"] in state.revoked_records):
-            return Response("", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        info: dict[str, Any] = {"sub": record["sub"]}
+            challenge = {} if fault("userinfo_no_challenge") else {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            return Response("", 401, challenge)
+        info: dict[str, Any] = {"sub": record["sub"] + ("-other" if fault("userinfo_wrong_sub") else "")}
         if "email" in record["released"]:
             info["email"] = USERNAME
         if "email_verified" in record["released"]:
             info["email_verified"] = True
         if "name" in record["released"]:
             info["name"] = "Bob Broken"
+        withheld = fault("scope_claims_withheld")
+        if "address" in record["released"] and not (withheld or fault("address_withheld")):
+            info["address"] = {"country": "NZ"}
+        if "phone_number" in record["released"] and not (withheld or fault("phone_withheld")):
+            info.update(phone_number="+64 4 000 0000", phone_number_verified=False)
+        if withheld:
+            info.pop("name", None)
         return jsonify(info)
 
     @app.post("/revoke")
@@ -592,7 +691,8 @@ def create_app(issuer: str) -> Flask:
         if hint:
             try:
                 claims = jwt.decode(hint, key.public_key(), algorithms=["RS256"], issuer=issuer,
-                                    options={"verify_aud": False, "verify_exp": False})
+                                    options={"verify_aud": False, "verify_exp": False,
+                                             "verify_signature": not fault("logout_hint_unverified")})
                 client = state.clients.get(claims["aud"])
             except jwt.PyJWTError:
                 return page("<p>invalid id_token_hint</p>")
@@ -600,6 +700,10 @@ def create_app(issuer: str) -> Flask:
             client = state.clients.get(request.args["client_id"])
         state.sessions.pop(request.cookies.get("double_sid", ""), None)
         allowed = client is not None and target in client.post_logout_redirect_uris
+        if client is not None and target and fault("logout_prefix_match"):
+            allowed = any(target.startswith(u) for u in client.post_logout_redirect_uris)
+        if hint and fault("logout_target_unchecked_with_hint"):
+            allowed = True
         if target and (allowed or fault("logout_open_redirect")):
             query = {"state": request.args["state"]} if "state" in request.args else {}
             return redirect(target + (("?" + urlencode(query)) if query else ""), code=302)
