@@ -6,6 +6,7 @@
                           [--expected-failures FILE] [--report-json F]
                           [--report-junit F] [--report-html F]
     porta-conformance list [--plan …]
+    porta-conformance oidf                 # the OIDF Basic OP plan, module by module
 
 Exit status: 0 when no test failed (warnings, skips and expected failures do not count),
 1 when a test failed, 2 for a usage or configuration error.
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--no-colour", action="store_true", help="plain console output")
     list_cmd = commands.add_parser("list", help="list test ids with plan and spec section")
     list_cmd.add_argument("--plan", default=None)
+    commands.add_parser("oidf", help="the OIDF Basic OP plan's modules and this suite's test for each")
     return parser
 
 
@@ -92,6 +94,11 @@ def _preflight(cfg: op_config.OPConfig) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``porta-conformance`` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "oidf":
+        from conformance_tests.oidf import table
+
+        print(table())
+        return 0
     try:
         tests = select(args.plan)
     except ValueError as exc:

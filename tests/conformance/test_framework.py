@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,8 +12,19 @@ import pytest
 from conformance_tests import config as op_config
 from conformance_tests import report
 from conformance_tests.cli import main
+from conformance_tests.context import check_id_token_claims, token_hash
 from conformance_tests.drivers.base import choose_button, parse_forms
-from conformance_tests.registry import PLANS, ConformanceTest, all_tests, expect, select, skip
+from conformance_tests.oidf import BASIC_PLAN
+from conformance_tests.registry import (
+    PLANS,
+    CheckFailed,
+    ConformanceTest,
+    all_tests,
+    expect,
+    fail,
+    select,
+    skip,
+)
 from conformance_tests.runner import Result, RunReport, load_expected_failures, run_one
 from tests.conformance.broken_op.server import BrokenOP
 from tests.conformance.conftest import write_op_toml
@@ -142,6 +154,63 @@ def test_expected_failures_do_not_fail_the_run_and_shrink(tmp_path: Path) -> Non
     listing.write_text("t-fails\n")
     with pytest.raises(ValueError, match=r"expected\.txt:1"):
         load_expected_failures(listing)
+
+
+def test_a_failure_can_carry_its_own_level() -> None:
+    """fail(required=True) inside a recommended test is FAILED; required=False a WARNING."""
+    must = run_one(_fake("t", False, lambda: fail("MUST broken", required=True)), None, {})  # type: ignore[arg-type]
+    should = run_one(_fake("t", True, lambda: fail("SHOULD broken", required=False)), None, {})  # type: ignore[arg-type]
+    assert (must.status, should.status) == ("failed", "warning")
+
+
+# --- ID token claims -----------------------------------------------------------------------
+
+NOW = 1_800_000_000
+GOOD = {"iss": "https://op.example", "sub": "s", "aud": "rp", "iat": NOW, "exp": NOW + 300, "nonce": "n"}
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"exp": NOW}, "exp 1800000000 is not after its iat 1800000000"),
+    ({"aud": "other"}, "aud 'other' does not contain the client_id 'rp'"),
+    ({"aud": ["rp", "other"]}, "several audiences ['rp', 'other'] but no azp"),
+    ({"azp": "other"}, "azp 'other' is not the client_id 'rp'"),
+    ({"iss": "https://op.example/"}, "iss 'https://op.example/' is not the issuer 'https://op.example'"),
+    ({"iat": NOW - 3600, "exp": NOW + 60}, "iat 1799996400 is -3600 s from this machine's clock"),
+    ({"exp": NOW - 31, "iat": NOW - 100}, "ID token expired: exp 1799999969"),
+    ({"nonce": "m"}, "nonce 'm' is not the request's nonce 'n'"),
+    ({"exp": "soon"}, "exp 'soon' is not a NumericDate"),
+])
+def test_id_token_claims_are_checked_strictly_and_named(change: dict, words: str) -> None:
+    with pytest.raises(CheckFailed, match=re.escape(words)):
+        check_id_token_claims({**GOOD, **change}, issuer="https://op.example", client_id="rp", nonce="n", now=NOW)
+
+
+def test_id_token_claims_accept_a_good_token() -> None:
+    check_id_token_claims(GOOD, issuer="https://op.example", client_id="rp", nonce="n", now=NOW + 20)
+    check_id_token_claims({**GOOD, "aud": ["rp", "api"], "azp": "rp"}, issuer="https://op.example",
+                          client_id="rp", nonce="n", now=NOW)
+
+
+def test_token_hashes_match_the_examples_of_oidc_core_appendix_a() -> None:
+    assert token_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", "RS256") == "77QmUPtjPfzWtF2AnpK9RQ"
+    assert token_hash("Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk", "RS256") == "LDktKdoQak3Pk0cnXxCltA"
+
+
+# --- OIDF basic plan -----------------------------------------------------------------------
+
+def test_every_module_of_the_oidf_basic_plan_has_a_test_or_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    ids = {t.id: t for t in all_tests()}
+    names = [m.name for m in BASIC_PLAN]
+    assert len(names) == 38 and len(set(names)) == 38
+    for module in BASIC_PLAN:
+        if module.test_id is None:
+            assert module.reason, module.name
+        else:
+            assert module.test_id == module.name and module.test_id in ids, module.name
+    basic_oidf_ids = {t.id for t in ids.values() if t.plan == "basic" and t.id.startswith("oidcc-")}
+    assert basic_oidf_ids <= set(names), basic_oidf_ids - set(names)
+    assert main(["oidf"]) == 0
+    assert "oidcc-codereuse-30seconds" in capsys.readouterr().out
 
 
 # --- reports -----------------------------------------------------------------------------
