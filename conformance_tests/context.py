@@ -25,6 +25,8 @@ from conformance_tests.checks import excerpt
 from conformance_tests.config import ClientConfig, OPConfig
 from conformance_tests.drivers.base import BrowserSession, Driver, Outcome
 from conformance_tests.registry import fail, skip
+from conformance_tests.throttle import Throttle
+from conformance_tests.trace import Trace
 
 DEFAULT_REDIRECT = "http://127.0.0.1:8976/porta-conformance/cb"
 """redirect_uri for dynamically registered clients. Both drivers capture the redirect before
@@ -83,6 +85,27 @@ class Context:
     _logged_in: BrowserSession | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     """Objects tests share within a run (e.g. a registered private_key_jwt client)."""
+    trace: Trace = field(default_factory=Trace)
+    """The HTTP exchanges of the test now running (redacted)."""
+    throttle: Throttle | None = None
+
+    def __post_init__(self) -> None:
+        """Record every exchange, pause for throttling, and know the secrets to redact."""
+        self.throttle = Throttle(self.config.throttle_wait_s)
+        self.http.hooks["response"].append(self.trace.hook)
+        self.trace.add_secret(self.config.password)
+        for client in (self.config.client, self.config.public_client):
+            if client is not None:
+                self.trace.add_secret(client.client_secret)
+        observe = getattr(self.driver, "observe", None)
+        if observe is not None:
+            observe(self.trace, self.throttle)
+
+    def begin_test(self) -> None:
+        """A new test: an empty trace and the whole throttling budget."""
+        self.trace.start()
+        assert self.throttle is not None
+        self.throttle.start()
 
     # -- provider metadata -------------------------------------------------------------
     @property
@@ -124,12 +147,14 @@ class Context:
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         """GET without following redirects."""
         kwargs.setdefault("allow_redirects", False)
-        return self.http.get(url, timeout=self.config.http_timeout_s, **kwargs)
+        assert self.throttle is not None
+        return self.throttle.send(self.http, "GET", url, timeout=self.config.http_timeout_s, **kwargs)
 
     def post(self, url: str, **kwargs: Any) -> requests.Response:
         """POST without following redirects."""
         kwargs.setdefault("allow_redirects", False)
-        return self.http.post(url, timeout=self.config.http_timeout_s, **kwargs)
+        assert self.throttle is not None
+        return self.throttle.send(self.http, "POST", url, timeout=self.config.http_timeout_s, **kwargs)
 
     # -- clients ------------------------------------------------------------------------
     @property
@@ -170,7 +195,9 @@ class Context:
         response = self.register(body)
         if response.status_code != 201:
             fail(f"dynamic registration failed (RFC 7591 §3.2.1 expects 201): {excerpt(response)}")
-        return self.client_from_registration(response.json(), body)
+        client = self.client_from_registration(response.json(), body)
+        self.trace.add_secret(client.client_secret)
+        return client
 
     @staticmethod
     def client_from_registration(info: dict[str, Any], body: dict[str, Any]) -> ClientConfig:

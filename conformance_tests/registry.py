@@ -20,6 +20,8 @@ PLANS = ("basic", "config", "dynamic", "formpost", "logout", "security", "consen
 """Plan names in the order they run."""
 
 PASSED, FAILED, WARNING, SKIPPED = "passed", "failed", "warning", "skipped"
+THROTTLED = "throttled"
+"""The provider kept answering 429 (or 503 with Retry-After): no verdict on the rule."""
 
 
 class CheckFailed(Exception):
@@ -33,6 +35,10 @@ class CheckFailed(Exception):
     def __init__(self, message: str, required: bool | None = None) -> None:
         super().__init__(message)
         self.required = required
+
+
+class Throttled(Exception):
+    """The provider throttled the suite beyond the test's pause budget."""
 
 
 class Skipped(Exception):

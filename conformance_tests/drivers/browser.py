@@ -20,6 +20,9 @@ from urllib.parse import parse_qsl
 
 from conformance_tests.config import LoginConfig
 from conformance_tests.drivers.base import Outcome, matches, redirect_outcome
+from conformance_tests.registry import Throttled
+from conformance_tests.throttle import Throttle
+from conformance_tests.trace import Trace
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -38,8 +41,10 @@ _DENY = re.compile(r"deny|reject|cancel|decline|abort|\bno\b|refuse|stay", re.I)
 class BrowserSession:
     """One Chromium browser context."""
 
-    def __init__(self, context: Any, username: str, password: str, login: LoginConfig, timeout: float) -> None:
+    def __init__(self, context: Any, username: str, password: str, login: LoginConfig, timeout: float,
+                 trace: Trace | None = None) -> None:
         self.context = context
+        self.trace = trace
         self.username = username
         self.password = password
         self.login = login
@@ -69,6 +74,8 @@ class BrowserSession:
             route.fulfill(status=200, content_type="text/plain", body="captured by porta-conformance")
 
         def on_response(response: Any) -> None:
+            if response.request.is_navigation_request() and self.trace is not None:
+                self.trace.note(f"browser {response.request.method} {response.url} -> HTTP {response.status}")
             if response.request.is_navigation_request() and response.frame == page.main_frame:
                 last.update(headers=dict(response.headers), status=response.status, url=response.url)
                 if login_state["submitted"] and response.request.method == "POST":
@@ -129,6 +136,9 @@ class BrowserSession:
         out.login_page_headers = {k.lower(): v for k, v in login_state["headers"].items()}
         out.login_post_status = login_state["post_status"]
         out.unchecked = sorted(set(login_state["unchecked"]))
+        if out.kind == "page" and out.status == 429:
+            raise Throttled(f"the provider throttled the suite: HTTP 429 for {out.url.split('?')[0]} in the browser "
+                            "(the browser driver does not retry); raise the provider's rate limits for the test account")
         return out
 
     def _goto(self, page: Any, url: str, captured: dict[str, Any]) -> None:
@@ -236,6 +246,7 @@ class BrowserDriver:
         from playwright.sync_api import sync_playwright
 
         self.args = (username, password, login, timeout)
+        self.trace: Trace | None = None
         flags = list(CHROMIUM_FLAGS)
         if allowed_ports:  # Chromium refuses some ports outright (e.g. 9); the client may use one
             flags.append("--explicitly-allowed-ports=" + ",".join(str(p) for p in sorted(allowed_ports)))
@@ -247,9 +258,13 @@ class BrowserDriver:
             self._playwright.stop()
             raise
 
+    def observe(self, trace: Trace, throttle: Throttle) -> None:
+        """Note each navigation in ``trace``; a 429 page ends the test as throttled."""
+        self.trace = trace
+
     def new_session(self) -> BrowserSession:
         """A fresh browser context (no cookies)."""
-        return BrowserSession(self._browser.new_context(), *self.args)
+        return BrowserSession(self._browser.new_context(), *self.args, trace=self.trace)
 
     def close(self) -> None:
         """Close Chromium and stop Playwright."""

@@ -229,10 +229,11 @@ def _sample_report() -> RunReport:
 def test_json_report_shape(tmp_path: Path) -> None:
     report.write_json(_sample_report(), tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"] == {"passed": 1, "failed": 1, "warnings": 1, "skipped": 1}
+    assert data["summary"] == {"passed": 1, "failed": 1, "warnings": 1, "skipped": 1, "throttled": 0}
     for result in data["results"]:
         assert {"id", "plan", "status", "spec", "message", "duration_s"} <= set(result)
-        assert result["status"] in {"passed", "failed", "warning", "skipped"}
+        assert result["status"] in {"passed", "failed", "warning", "skipped", "throttled"}
+        assert isinstance(result["trace"], list)
 
 
 def test_junit_report(tmp_path: Path) -> None:
@@ -362,3 +363,132 @@ def test_missing_chromium_is_a_usage_error(broken: BrokenOP, tmp_path: Path,
                                                             "chromium": str(tmp_path / "no-chromium")}})
     assert main(["run", "--config", str(config), "--plan", "oidcc-server"]) == 2
     assert "cannot run" in capsys.readouterr().err
+
+
+# --- HTTP traces -----------------------------------------------------------------------------
+
+def _run_against(broken: BrokenOP, tmp_path: Path, plan: str, *extra: str,
+                 fault: str | None = None) -> tuple[int, dict, str]:
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
+                                                  "user": {"username": USERNAME, "password": PASSWORD},
+                                                  "timing": {"throttle_wait_s": 5}})
+    broken.set_fault(fault)
+    try:
+        status = main(["run", "--config", str(config), "--plan", plan, "--no-colour",
+                       "--report-json", str(tmp_path / "r.json"), "--report-html", str(tmp_path / "r.html"),
+                       *extra])
+    finally:
+        broken.set_fault(None)
+    return status, json.loads((tmp_path / "r.json").read_text()), (tmp_path / "r.html").read_text()
+
+
+def test_every_result_carries_a_redacted_http_trace(broken: BrokenOP, tmp_path: Path) -> None:
+    from tests.conformance.broken_op.app import PASSWORD
+
+    status, data, page = _run_against(broken, tmp_path, "rfc6749-refresh-scope-not-widened")
+    [result] = data["results"]
+    assert status == 0 and result["status"] == "passed", result
+    text = json.dumps(result["trace"])
+    urls = [e["request"]["url"] for e in result["trace"] if "request" in e]
+    assert any(u.endswith("/token") for u in urls) and any("/authorize?" in u for u in urls)
+    token_calls = [e for e in result["trace"] if "request" in e and e["request"]["url"].endswith("/token")]
+    assert all(e["request"]["headers"]["Authorization"] == "Basic [redacted]" for e in token_calls)
+    first = json.loads(token_calls[0]["response"]["body"])
+    assert first["access_token"] == first["refresh_token"] == "[redacted]"
+    assert first["id_token"]["redacted_jwt"]["claims"]["iss"] == broken.issuer  # readable, not usable
+    assert "grant_type=authorization_code" in token_calls[0]["request"]["body"]
+    assert "code=%5Bredacted%5D" in token_calls[0]["request"]["body"] or "code=[redacted]" in token_calls[0]["request"]["body"]
+    assert PASSWORD not in text and "password=[redacted]" in text
+    assert "double_sid=" not in text  # cookies
+    assert not re.search(r"code(=|%3D)(?!%5Bredacted|\[redacted)[\w-]{8}", text), "a code leaked"
+    registered = [e for e in result["trace"] if "request" in e and e["request"]["url"].endswith("/register")]
+    for entry in registered:
+        assert '"client_secret": "[redacted]"' in entry["response"]["body"]
+    assert "<details><summary>HTTP trace (" in page and "secrets redacted" in page
+
+
+def test_a_form_post_response_keeps_its_code_out_of_the_trace(broken: BrokenOP, tmp_path: Path) -> None:
+    status, data, _ = _run_against(broken, tmp_path, "porta-form-post-server")
+    [result] = data["results"]
+    assert status == 0, result
+    pages = [e["response"]["body"] for e in result["trace"] if "request" in e and 'name="code"' in e["response"]["body"]]
+    assert pages and all('name="code" value="[redacted]"' in p for p in pages)
+
+
+def test_a_failure_names_both_values_and_a_provider_page_is_not_cut_short() -> None:
+    from conformance_tests.drivers.base import Outcome
+
+    reason = "the client is not allowed to use this redirect_uri because " + "x" * 400 + " END"
+    outcome = Outcome(kind="page", url="https://op/authorize", status=400, html=f"<p>{reason}</p>")
+    assert "END" in outcome.describe()
+
+
+# --- strict, throttling ---------------------------------------------------------------------
+
+def test_strict_makes_warnings_fail_the_run(broken: BrokenOP, tmp_path: Path) -> None:
+    status, data, _ = _run_against(broken, tmp_path, "rfc9700-mix-up-defence-advertised", fault="iss_not_advertised")
+    assert (status, data["results"][0]["status"]) == (0, "warning")
+    status, data, _ = _run_against(broken, tmp_path, "rfc9700-mix-up-defence-advertised", "--strict",
+                                   fault="iss_not_advertised")
+    assert (status, data["results"][0]["status"], data["strict"]) == (1, "warning", True)
+
+
+def test_a_throttled_request_is_repeated_after_retry_after(broken: BrokenOP, tmp_path: Path) -> None:
+    broken.set_fault(None)
+    broken.state.throttle.update({"/token": 2, "/login": 1})
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
+                                                  "user": {"username": USERNAME, "password": PASSWORD}})
+    try:
+        status = main(["run", "--config", str(config), "--plan", "oidcc-server", "--no-colour",
+                       "--report-json", str(tmp_path / "r.json")])
+    finally:
+        broken.set_fault(None)
+    [result] = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert (status, result["status"]) == (0, "passed"), result
+    assert [e["response"]["status"] for e in result["trace"]
+            if "request" in e and e["request"]["url"].endswith("/token")] == [429, 429, 200]
+
+
+def test_a_provider_that_keeps_throttling_is_reported_throttled_not_failed(broken: BrokenOP, tmp_path: Path) -> None:
+    broken.set_fault(None)
+    broken.state.throttle["/token"] = -1
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
+                                                  "user": {"username": USERNAME, "password": PASSWORD}})
+    try:
+        status = main(["run", "--config", str(config), "--plan", "oidcc-server,porta-discovery-pkce-s256",
+                       "--no-colour", "--report-json", str(tmp_path / "r.json"),
+                       "--report-junit", str(tmp_path / "r.xml")])
+    finally:
+        broken.set_fault(None)
+    data = json.loads((tmp_path / "r.json").read_text())
+    verdicts = {r["id"]: r for r in data["results"]}
+    assert verdicts["oidcc-server"]["status"] == "throttled"
+    assert "the provider throttled the suite: HTTP 429 for POST" in verdicts["oidcc-server"]["message"]
+    assert verdicts["porta-discovery-pkce-s256"]["status"] == "passed"
+    assert data["summary"]["throttled"] == 1 and data["summary"]["failed"] == 0
+    assert status == 3
+    junit = ET.parse(tmp_path / "r.xml").getroot()
+    assert junit.find(".//testcase[@name='oidcc-server']/error[@type='throttled']") is not None
+
+
+def test_retry_after_is_read_as_seconds_or_a_date() -> None:
+    import email.utils
+    import time as clock
+
+    import requests
+
+    from conformance_tests.throttle import retry_after
+
+    response = requests.Response()
+    response.headers["Retry-After"] = "7"
+    assert retry_after(response) == 7.0
+    response.headers["Retry-After"] = email.utils.formatdate(clock.time() + 120, usegmt=True)
+    assert 100 < (retry_after(response) or 0) <= 120
+    response.headers["Retry-After"] = "soon"
+    assert retry_after(response) is None

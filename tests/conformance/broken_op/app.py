@@ -149,6 +149,8 @@ class State:
     receipts: dict[str, list[str]] = field(default_factory=dict)
     consents: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     revoked_records: set[str] = field(default_factory=set)
+    throttle: dict[str, int] = field(default_factory=dict)
+    """path: how many requests to it are answered 429 before it is served again (-1: all)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -176,6 +178,16 @@ def create_app(issuer: str) -> Flask:
 
     def fault(name: str) -> bool:
         return name in state.faults
+
+    @app.before_request
+    def throttled() -> Response | None:
+        """HTTP 429 with Retry-After 0 while state.throttle says so (RFC 6585 §4)."""
+        left = state.throttle.get(request.path, 0)
+        if left == 0:
+            return None
+        if left > 0:
+            state.throttle[request.path] = left - 1
+        return Response("slow down", 429, {"Retry-After": "0"})
 
     def error_redirect(req: dict[str, Any], error: str) -> Response:
         params = {"error": error, "state": req.get("state", "")}

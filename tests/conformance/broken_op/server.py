@@ -25,6 +25,11 @@ class BrokenOP:
             raise KeyError(name)
         self.state.faults = {name} if name else set()
         self.state.code_lifetime_s = code_lifetime_s
+        self.state.throttle = {}
+
+    def throttle(self, path: str, times: int) -> None:
+        """Answer the next ``times`` requests to ``path`` with 429 (-1: every one)."""
+        self.state.throttle[path] = times
 
 
 @contextmanager
