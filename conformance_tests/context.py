@@ -399,7 +399,7 @@ class Context:
             fail(f"ID token signature does not verify with the JWKS key kid={header.get('kid')!r} "
                  f"alg={alg!r} (OIDC Core §3.1.3.7 step 6)")
         except jwt.PyJWTError as exc:
-            fail(f"ID token rejected (OIDC Core §3.1.3.7): {type(exc).__name__}: {exc}")
+            fail(f"ID token rejected (OIDC Core §3.1.3.7): {describe_jwt_error(exc, id_token)}")
         check_id_token_claims(claims, issuer=self.metadata["issuer"], client_id=client.client_id,
                               nonce=nonce, now=time.time())
         for name, value in (("at_hash", access_token), ("c_hash", code)):
@@ -449,6 +449,30 @@ def b64url_json(segment: str) -> dict[str, Any]:
     """Decode one base64url JSON segment of a JWT without verifying it."""
     padded = segment + "=" * (-len(segment) % 4)
     return json.loads(base64.urlsafe_b64decode(padded))
+
+
+def describe_jwt_error(exc: jwt.PyJWTError, token: str, *, audience: str | None = None,
+                       issuer: str | None = None) -> str:
+    """pyjwt's message with the values it leaves out ("Audience doesn't match" names neither)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return f"aud {claims.get('aud')!r} does not contain the expected audience {audience!r}"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f"iss {claims.get('iss')!r} is not the expected issuer {issuer!r}"
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return f"expired: exp {claims.get('exp')!r}, this machine's clock {time.time():.0f}"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return (f"not yet valid: iat {claims.get('iat')!r} nbf {claims.get('nbf')!r}, this machine's clock "
+                f"{time.time():.0f}")
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"lacks the claim {exc.claim!r} (claims present: {sorted(claims)})"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return f"signature does not verify with the JWKS key for kid={header.get('kid')!r} alg={header.get('alg')!r}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 CLOCK_SKEW_S = 30

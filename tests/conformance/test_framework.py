@@ -492,3 +492,20 @@ def test_retry_after_is_read_as_seconds_or_a_date() -> None:
     assert 100 < (retry_after(response) or 0) <= 120
     response.headers["Retry-After"] = "soon"
     assert retry_after(response) is None
+
+
+def test_pyjwt_errors_are_reworded_with_both_values() -> None:
+    import jwt as pyjwt
+
+    from conformance_tests.context import describe_jwt_error
+
+    token = pyjwt.encode({"aud": "rp-one", "iss": "https://a.example", "exp": 1}, "k" * 32, algorithm="HS256")
+    with pytest.raises(pyjwt.InvalidAudienceError) as caught:
+        pyjwt.decode(token, "k" * 32, algorithms=["HS256"], audience="rp-two", options={"verify_exp": False})
+    message = describe_jwt_error(caught.value, token, audience="rp-two")
+    assert "'rp-one'" in message and "'rp-two'" in message
+    with pytest.raises(pyjwt.InvalidIssuerError) as issuer:
+        pyjwt.decode(token, "k" * 32, algorithms=["HS256"], issuer="https://b.example",
+                     options={"verify_exp": False, "verify_aud": False})
+    message = describe_jwt_error(issuer.value, token, issuer="https://b.example")
+    assert "https://a.example" in message and "https://b.example" in message
