@@ -77,7 +77,8 @@ class Throttle:
                     raise Throttled(
                         f"the provider throttled the suite: HTTP {response.status_code} for {method} "
                         f"{url.split('?')[0]} (Retry-After {response.headers.get('retry-after', 'absent')!r}) "
-                        f"{attempts} times, after {self.waited_s:.0f} s of pauses in this test (timing.throttle_wait_s = "
+                        f"{attempts} time{'s' if attempts != 1 else ''}, after {self.waited_s:.0f} s of pauses in "
+                        f"this test (timing.throttle_wait_s = "
                         f"{self.budget_s:.0f}); raise the provider's rate limits for the test account")
                 self.waited_s += pause
             time.sleep(pause)
