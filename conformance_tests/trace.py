@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-BODY_LIMIT = 2000
+BODY_LIMIT = 4000
 """Characters of a body kept in the trace."""
 
 MAX_EXCHANGES = 200

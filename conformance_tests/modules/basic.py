@@ -10,7 +10,7 @@ import json
 import time
 
 from conformance_tests.checks import excerpt
-from conformance_tests.context import Context
+from conformance_tests.context import CLOCK_SKEW_S, Context
 from conformance_tests.registry import check, expect, fail, skip
 
 PLAN = "basic"
@@ -214,6 +214,13 @@ def max_age_10000(ctx: Context) -> None:
     tokens = ctx.tokens(result)
     claims = ctx.id_token_claims(tokens["id_token"], result.client, result.nonce)
     expect("auth_time" in claims, "ID token lacks auth_time though max_age was sent")
+    auth_time = claims["auth_time"]
+    expect(isinstance(auth_time, int | float) and not isinstance(auth_time, bool),
+           f"auth_time {auth_time!r} is not a NumericDate (OIDC Core §2)")
+    age = time.time() - auth_time
+    expect(-CLOCK_SKEW_S <= age <= 10000 + CLOCK_SKEW_S,
+           f"auth_time {auth_time} is {age:.0f} s old; max_age=10000 allows at most 10000 s "
+           f"(OIDC Core §3.1.2.1, {CLOCK_SKEW_S} s leeway)")
 
 
 @check("oidcc-id-token-hint", PLAN, "OIDC Core §3.1.2.1 (id_token_hint)",

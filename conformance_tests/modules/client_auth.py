@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import jwt
+
 from conformance_tests.checks import excerpt, refused
 from conformance_tests.context import Context, now
-from conformance_tests.keys import signed_assertion
+from conformance_tests.keys import assertion_claims, signed_assertion
 from conformance_tests.modules.security import assertion_request, pkjwt_client
 from conformance_tests.registry import check, expect, skip
 
@@ -69,6 +71,28 @@ def registered_method(ctx: Context) -> None:
         data["code_verifier"] = result.code_verifier
     refused(ctx.token_request(client, data, auth=other),
             f"client registered for {client.token_endpoint_auth_method} authenticating with {other}",
+            {"invalid_client"})
+
+
+@check("rfc7523-client-secret-jwt", PLAN, "OIDC Core §9 (client_secret_jwt); RFC 7523 §3; RFC 7521 §4.2",
+       "client_secret_jwt works with the secret and is refused with another key")
+def client_secret_jwt(ctx: Context) -> None:
+    """A client registered for client_secret_jwt redeems its code with an HS256 assertion
+    keyed with its secret; the same assertion keyed with anything else is invalid_client."""
+    if not ctx.supports("token_endpoint_auth_methods_supported", "client_secret_jwt"):
+        skip("client_secret_jwt is not in token_endpoint_auth_methods_supported: not tested")
+    if not ctx.metadata.get("registration_endpoint"):
+        skip("needs a client_secret_jwt client: the provider offers no dynamic registration")
+    client = ctx.registered_client("secret-jwt", {"token_endpoint_auth_method": "client_secret_jwt",
+                                                  "token_endpoint_auth_signing_alg": "HS256"})
+    expect(client.client_secret, "the registration response for a client_secret_jwt client has no client_secret")
+    audience = ctx.endpoint("token_endpoint")
+    good = jwt.encode(assertion_claims(client.client_id, audience), client.client_secret or "", algorithm="HS256")
+    first = assertion_request(ctx, client, good)
+    expect(first.status_code == 200, f"a client_secret_jwt assertion keyed with the secret: {excerpt(first)}")
+    forged = jwt.encode(assertion_claims(client.client_id, audience), "not-the-client-secret-0123456789abcdef",
+                        algorithm="HS256")
+    refused(assertion_request(ctx, client, forged), "client_secret_jwt assertion keyed with another secret",
             {"invalid_client"})
 
 

@@ -108,6 +108,7 @@ FAULT_TO_TEST: dict[str, tuple[str, str, str]] = {
     "phone_withheld": ("oidcc-scope-phone", "warning", "scope phone: none of"),
     "scope_claims_withheld": ("oidcc-scope-all", "warning", "scope profile: none of"),
     "id_token_alg_none_honoured": ("oidcc-idtoken-unsigned", "failed", "does not list none"),
+    "client_secret_jwt_unverified": ("rfc7523-client-secret-jwt", "failed", "keyed with another secret: accepted"),
     "consent_receipt_wrong_typ": ("consent-receipt-in-token-response", "failed", "typ"),
     "consent_unticked_claim_released": ("consent-unticked-claims-never-leak", "failed", "unticked claim released"),
     "consent_withdrawal_keeps_tokens": ("consent-withdrawal-revokes-tokens", "failed", "UserInfo still answers 200"),

@@ -106,6 +106,7 @@ FAULTS: dict[str, str] = {
     "phone_withheld": "scope phone releases no phone claims",
     "scope_claims_withheld": "UserInfo releases no claims of the profile, address or phone scopes",
     "id_token_alg_none_honoured": "a client registered for alg none gets unsigned ID tokens, none not advertised",
+    "client_secret_jwt_unverified": "client_secret_jwt assertions are accepted without checking the HMAC",
     "consent_receipt_wrong_typ": "consent receipts are signed with typ JWT instead of consent-receipt+jwt",
     "consent_unticked_claim_released": "claims the person unticked are released anyway",
     "consent_withdrawal_keeps_tokens": "withdrawing consent leaves the issued tokens working",
@@ -241,7 +242,7 @@ def create_app(issuer: str) -> Flask:
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                      "private_key_jwt", "none"],
+                                                      "client_secret_jwt", "private_key_jwt", "none"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
             "consent_receipts_supported": True,
@@ -275,7 +276,7 @@ def create_app(issuer: str) -> Flask:
                         jwks=body.get("jwks"), consent_event_endpoint=body.get("consent_event_endpoint"),
                         unsigned_id_tokens=body.get("id_token_signed_response_alg") == "none"
                         and fault("id_token_alg_none_honoured"))
-        if method in {"client_secret_basic", "client_secret_post"}:
+        if method in {"client_secret_basic", "client_secret_post", "client_secret_jwt"}:
             client.secret = secrets.token_urlsafe(24)
         state.clients[client.client_id] = client
         info = {**body, "client_id": client.client_id, "token_endpoint_auth_method": method}
@@ -432,6 +433,8 @@ def create_app(issuer: str) -> Flask:
 
     def assertion_client(assertion: str, client_id: str) -> Client | None:
         client = state.clients.get(client_id)
+        if client is not None and client.auth_method == "client_secret_jwt":
+            return secret_jwt_client(client, assertion)
         if client is None or not client.jwks:
             return None
         try:
@@ -465,6 +468,23 @@ def create_app(issuer: str) -> Flask:
             if claims.get("jti") in state.seen_jti and not fault("assertion_replay_allowed"):
                 return None
             state.seen_jti.add(claims.get("jti"))
+        return client
+
+    def secret_jwt_client(client: Client, assertion: str) -> Client | None:
+        """client_secret_jwt (OIDC Core §9): HS256 keyed with the client secret."""
+        try:
+            claims = jwt.decode(assertion, client.secret or "", algorithms=["HS256"],
+                                audience=[f"{issuer}/token", issuer],
+                                options={"verify_signature": not fault("client_secret_jwt_unverified"),
+                                         "require": ["exp", "jti"]})
+        except jwt.PyJWTError:
+            return None
+        if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
+            return None
+        with state.lock:
+            if claims["jti"] in state.seen_jti:
+                return None
+            state.seen_jti.add(claims["jti"])
         return client
 
     def token_error(error: str, status: int = 400) -> tuple[Response, int]:
