@@ -8,10 +8,13 @@ applicable.
 
 from __future__ import annotations
 
+import base64
+import json
+import secrets
 import time
 
 from conformance_tests.checks import excerpt
-from conformance_tests.context import DEFAULT_REDIRECT, Context, b64url_json
+from conformance_tests.context import DEFAULT_REDIRECT, Context, b64url_json, pkce_pair
 from conformance_tests.modules.basic import userinfo_claims
 from conformance_tests.modules.security import check_code_reuse
 from conformance_tests.registry import check, expect, fail, skip
@@ -178,3 +181,102 @@ def _header(token: str) -> dict:
         return b64url_json(token.split(".")[0])
     except (ValueError, IndexError):
         fail(f"the ID token is not a JWT: {token[:40]!r}…")
+
+
+# --- request objects (OIDC Core §6) ----------------------------------------------------------
+
+REJECTIONS = {"request_not_supported", "request_uri_not_supported", "invalid_request_object",
+              "invalid_request_uri"}
+"""Errors that reject a request object as unsupported (OIDC Core §3.1.2.6; RFC 9101 §6.3)."""
+
+
+def _unsigned(claims: dict) -> str:
+    def segment(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{segment({'alg': 'none', 'typ': 'oauth-authz-req+jwt'})}.{segment(claims)}."
+
+
+def _object_supported(ctx: Context) -> bool:
+    algs = ctx.metadata.get("request_object_signing_alg_values_supported") or []
+    return bool(ctx.metadata.get("request_parameter_supported")) and "none" in algs
+
+
+@check("oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported", PLAN,
+       "OIDC Core §6.1, §6.3.1, §3.1.2.6",
+       "An unsigned request object is either honoured or refused, never ignored")
+def unsigned_request_object(ctx: Context) -> None:
+    """state and nonce travel only inside the request object. An OP that supports it
+    returns that state and puts that nonce in the ID token; one that does not answers
+    request_not_supported. Issuing a code while ignoring the object fails: the client's
+    parameters were silently dropped."""
+    client = ctx.client
+    state, nonce = "object-" + secrets.token_urlsafe(12), "object-" + secrets.token_urlsafe(12)
+    verifier, challenge = pkce_pair()
+    request = _unsigned({"iss": client.client_id, "aud": ctx.metadata["issuer"], "response_type": "code",
+                         "client_id": client.client_id, "redirect_uri": client.redirect_uri, "scope": "openid",
+                         "state": state, "nonce": nonce, "code_challenge": challenge,
+                         "code_challenge_method": "S256"})
+    result = ctx.authorize(client, pkce=False, drop=["state", "nonce"], extra={"request": request})
+    params = result.params
+    supported = _object_supported(ctx)
+    if "code" not in params:
+        if "error" in params:
+            expect(not supported, f"the provider advertises unsigned request objects but answered "
+                                  f"error={params['error']!r} {params.get('error_description', '')}")
+            expect(params["error"] in REJECTIONS,
+                   f"error={params['error']!r}, expected request_not_supported (OIDC Core §3.1.2.6)")
+            return
+        expect(not supported and result.outcome.kind == "page",
+               f"neither a code nor an error came back: {result.outcome.describe()}")
+        return
+    expect(params.get("state") == state,
+           f"a code came back with state {params.get('state')!r}, not the request object's {state!r}: "
+           "the request object was ignored (OIDC Core §6.3.1)")
+    data = {"grant_type": "authorization_code", "code": params["code"], "redirect_uri": client.redirect_uri,
+            "code_verifier": verifier}
+    response = ctx.token_request(client, data)
+    expect(response.status_code == 200, f"redeeming the request object's code: {excerpt(response)}")
+    ctx.id_token_claims(response.json()["id_token"], client, nonce)
+
+
+@check("oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported", PLAN,
+       "OIDC Core §6.2, §3.1.2.6", "A request_uri is either fetched or refused, never ignored")
+def request_uri_unsigned(ctx: Context) -> None:
+    """The suite serves no request objects (nothing listens at its URLs), so an OP that
+    supports request_uri is skipped; one that does not must answer request_uri_not_supported
+    rather than ignore the parameter and issue a code."""
+    if ctx.metadata.get("request_uri_parameter_supported", True):
+        skip("request_uri_parameter_supported is true (or absent, which means true): the suite "
+             "cannot serve a request object for the provider to fetch")
+    missing = "https://127.0.0.1:9/porta-conformance/request-object-not-served"
+    result = ctx.authorize(extra={"request_uri": missing})
+    params = result.params
+    expect("code" not in params, "a code was issued for a request whose request_uri the provider cannot "
+                                 "have fetched: the parameter was ignored (OIDC Core §6.2)")
+    if "error" in params:
+        expect(params["error"] in REJECTIONS,
+               f"error={params['error']!r}, expected request_uri_not_supported (OIDC Core §3.1.2.6)")
+
+
+@check("oidcc-ensure-request-object-with-redirect-uri", PLAN, "OIDC Core §6.3.3, §6.1",
+       "The request object's redirect_uri takes precedence over the query's")
+def request_object_redirect_uri(ctx: Context) -> None:
+    """With an unregistered redirect_uri in the query and the registered one in the object,
+    the response goes to the object's (the object's values supersede, §6.3.3)."""
+    if not _object_supported(ctx):
+        skip("the provider does not advertise unsigned request objects (request_parameter_supported "
+             "with none in request_object_signing_alg_values_supported)")
+    client = ctx.client
+    state = "object-" + secrets.token_urlsafe(12)
+    _, challenge = pkce_pair()
+    request = _unsigned({"iss": client.client_id, "aud": ctx.metadata["issuer"], "response_type": "code",
+                         "client_id": client.client_id, "redirect_uri": client.redirect_uri, "scope": "openid",
+                         "state": state, "code_challenge": challenge, "code_challenge_method": "S256"})
+    wrong = client.redirect_uri + "/not-registered"
+    result = ctx.authorize(client, pkce=False, drop=["state"], extra={"request": request, "redirect_uri": wrong})
+    expect(result.outcome.kind in {"redirect", "form_post"} and result.outcome.url.startswith(client.redirect_uri)
+           and not result.outcome.url.startswith(wrong),
+           f"expected a response at the object's redirect_uri {client.redirect_uri}: {result.outcome.describe()}")
+    expect(result.params.get("state") == state, f"state {result.params.get('state')!r}, expected the object's")
+    expect("code" in result.params, f"no code: {result.params}")

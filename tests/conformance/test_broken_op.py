@@ -109,6 +109,10 @@ FAULT_TO_TEST: dict[str, tuple[str, str, str]] = {
     "scope_claims_withheld": ("oidcc-scope-all", "warning", "scope profile: none of"),
     "id_token_alg_none_honoured": ("oidcc-idtoken-unsigned", "failed", "does not list none"),
     "client_secret_jwt_unverified": ("rfc7523-client-secret-jwt", "failed", "keyed with another secret: accepted"),
+    "request_object_ignored": ("oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported",
+                               "failed", "the request object was ignored"),
+    "request_uri_ignored": ("oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported",
+                            "failed", "the parameter was ignored"),
     "consent_receipt_wrong_typ": ("consent-receipt-in-token-response", "failed", "typ"),
     "consent_unticked_claim_released": ("consent-unticked-claims-never-leak", "failed", "unticked claim released"),
     "consent_withdrawal_keeps_tokens": ("consent-withdrawal-revokes-tokens", "failed", "UserInfo still answers 200"),
@@ -154,6 +158,7 @@ WITHOUT_FAULT = {
     "oidcc-idtoken-rs256": "the double signs only with RS256",
     "porta-registration-jwks": "the positive case of the private_key_jwt faults",
     "porta-registration-read": "the double does not offer RFC 7592",
+    "oidcc-ensure-request-object-with-redirect-uri": "the double refuses request objects, so it is skipped there",
     "porta-form-post-server": "response mode delivery, not a security rule",
     "porta-form-post-error": "response mode delivery, not a security rule",
     "oidcc-rp-initiated-logout": "the positive logout flow",
@@ -181,7 +186,8 @@ def test_double_without_faults_passes_every_plan(broken: BrokenOP, broken_config
     verdicts = {r["id"]: (r["status"], r["message"]) for r in report["results"]}
     assert status == 0, verdicts
     skipped = {"rfc9700-code-expired": "code_lifetime_s", "oidcc-claims-essential": "claims_parameter_supported",
-               "porta-registration-read": "RFC 7592 not offered"}
+               "porta-registration-read": "RFC 7592 not offered",
+               "oidcc-ensure-request-object-with-redirect-uri": "does not advertise unsigned request objects"}
     for test_id, words in skipped.items():
         verdict = verdicts.pop(test_id)
         assert verdict[0] == "skipped" and words in verdict[1], (test_id, verdict)

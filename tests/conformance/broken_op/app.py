@@ -107,6 +107,8 @@ FAULTS: dict[str, str] = {
     "scope_claims_withheld": "UserInfo releases no claims of the profile, address or phone scopes",
     "id_token_alg_none_honoured": "a client registered for alg none gets unsigned ID tokens, none not advertised",
     "client_secret_jwt_unverified": "client_secret_jwt assertions are accepted without checking the HMAC",
+    "request_object_ignored": "a request object is ignored and the query parameters alone are served",
+    "request_uri_ignored": "request_uri is ignored and the query parameters alone are served",
     "consent_receipt_wrong_typ": "consent receipts are signed with typ JWT instead of consent-receipt+jwt",
     "consent_unticked_claim_released": "claims the person unticked are released anyway",
     "consent_withdrawal_keeps_tokens": "withdrawing consent leaves the issued tokens working",
@@ -245,6 +247,8 @@ def create_app(issuer: str) -> Flask:
                                                       "client_secret_jwt", "private_key_jwt", "none"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
             "consent_receipts_supported": True,
             "consent_withdrawal_endpoint": f"{issuer}/consent/withdraw",
             "consent_export_endpoint": f"{issuer}/consent/export",
@@ -292,6 +296,10 @@ def create_app(issuer: str) -> Flask:
         client = state.clients.get(req.get("client_id", ""))
         if client is None or not redirect_ok(client, req.get("redirect_uri", "")):
             return page("<p>invalid client or redirect_uri</p>")
+        if "request" in req and not fault("request_object_ignored"):
+            return error_redirect(req, "request_not_supported")
+        if "request_uri" in req and not fault("request_uri_ignored"):
+            return error_redirect(req, "request_uri_not_supported")
         refused = {"display_page_refused": req.get("display") == "page",
                    "display_popup_refused": req.get("display") == "popup",
                    "ui_locales_refused": "ui_locales" in req, "claims_locales_refused": "claims_locales" in req,
