@@ -29,6 +29,7 @@
     [timing]                               # optional
     code_lifetime_s = 60                   # enables the expired-code test (waits this long)
     event_wait_s = 15                      # how long to wait for a pushed consent event (SET)
+    access_token_lifetime_s = 600          # enables rfc6750-userinfo-expired-token (waits this long)
     code_reuse_wait_s = 30                 # oidcc-codereuse-30seconds waits this long
     throttle_wait_s = 60                   # total pause allowed for 429 / Retry-After per test
 
@@ -96,6 +97,7 @@ class OPConfig:
     http_timeout_s: float = 15.0
     code_reuse_wait_s: float = 30.0
     throttle_wait_s: float = 60.0
+    access_token_lifetime_s: float | None = None
     conforms_to: frozenset[str] = frozenset()
     rotates_refresh_tokens: bool = False
 
@@ -110,7 +112,7 @@ _CLIENT = {"client_id", "client_secret", "redirect_uri", "token_endpoint_auth_me
 _PUBLIC = {"client_id", "redirect_uri", "post_logout_redirect_uri"}
 _USER = {"username", "password"}
 _LOGIN = {"driver", "username_field", "password_field", "approve_button", "chromium"}
-_TIMING = {"code_lifetime_s", "event_wait_s", "code_reuse_wait_s", "throttle_wait_s"}
+_TIMING = {"code_lifetime_s", "event_wait_s", "code_reuse_wait_s", "throttle_wait_s", "access_token_lifetime_s"}
 _PROVIDER = {"conforms_to", "rotates_refresh_tokens"}
 PROFILES = {"rfc9700"}
 """Values ``provider.conforms_to`` understands."""
@@ -181,6 +183,9 @@ def parse(data: dict[str, Any]) -> OPConfig:
     lifetime = timing.get("code_lifetime_s")
     if lifetime is not None and (not isinstance(lifetime, int | float) or lifetime <= 0):
         raise ConfigError("timing.code_lifetime_s: expected a positive number of seconds")
+    access_lifetime = timing.get("access_token_lifetime_s")
+    if access_lifetime is not None and (not isinstance(access_lifetime, int | float) or access_lifetime <= 0):
+        raise ConfigError("timing.access_token_lifetime_s: expected a positive number of seconds")
     event_wait = timing.get("event_wait_s", 15.0)
     if not isinstance(event_wait, int | float) or event_wait <= 0:
         raise ConfigError("timing.event_wait_s: expected a positive number of seconds")
@@ -218,6 +223,7 @@ def parse(data: dict[str, Any]) -> OPConfig:
         throttle_wait_s=waits["throttle_wait_s"],
         conforms_to=frozenset(p.lower() for p in conforms),
         rotates_refresh_tokens=rotates,
+        access_token_lifetime_s=float(access_lifetime) if access_lifetime is not None else None,
     )
 
 

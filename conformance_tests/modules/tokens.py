@@ -9,6 +9,7 @@ skipped with the reason.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -227,7 +228,27 @@ def introspection_revoked(ctx: Context) -> None:
         expect(after["active"] is False, f"the revoked {hint} is still reported active: {after}")
 
 
-# --- UserInfo (RFC 6750) ----------------------------------------------------------------------
+# --- UserInfo (RFC 6750) --------------------------------------------------------------------
+
+@check("rfc6750-userinfo-expired-token", PLAN, "RFC 6750 §3.1; OIDC Core §5.3.3",
+       "UserInfo refuses an expired access token with 401 invalid_token")
+def userinfo_expired(ctx: Context) -> None:
+    """An expired token is invalid_token. Waits op.toml timing.access_token_lifetime_s + 1 s."""
+    lifetime = ctx.config.access_token_lifetime_s
+    if lifetime is None:
+        skip("set [timing] access_token_lifetime_s in op.toml to run this test (it waits that long)")
+    _, tokens = ctx.login_and_tokens()
+    first = ctx.userinfo_status(tokens["access_token"])
+    expect(first.status_code == 200, f"UserInfo with a fresh access token: {excerpt(first)}")
+    time.sleep(lifetime + 1.0)
+    after = ctx.userinfo_status(tokens["access_token"])
+    expect(after.status_code == 401,
+           f"UserInfo with an access token {lifetime + 1:.0f} s past its lifetime: {excerpt(after)}, "
+           "expected HTTP 401 (RFC 6750 §3.1)")
+    challenge = after.headers.get("www-authenticate", "")
+    expect("invalid_token" in challenge,
+           f"WWW-Authenticate {challenge!r} lacks error=\"invalid_token\" (RFC 6750 §3.1)")
+
 
 @check("rfc6750-userinfo-revoked-token", PLAN, "RFC 6750 §3.1; RFC 7009 §2.1; OIDC Core §5.3.3",
        "UserInfo refuses a revoked access token with 401 invalid_token")

@@ -113,6 +113,7 @@ FAULT_TO_TEST: dict[str, tuple[str, str, str]] = {
                                "failed", "the request object was ignored"),
     "request_uri_ignored": ("oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported",
                             "failed", "the parameter was ignored"),
+    "access_token_never_expires": ("rfc6750-userinfo-expired-token", "failed", "past its lifetime: HTTP 200"),
     "consent_receipt_wrong_typ": ("consent-receipt-in-token-response", "failed", "typ"),
     "consent_unticked_claim_released": ("consent-unticked-claims-never-leak", "failed", "unticked claim released"),
     "consent_withdrawal_keeps_tokens": ("consent-withdrawal-revokes-tokens", "failed", "UserInfo still answers 200"),
@@ -120,12 +121,14 @@ FAULT_TO_TEST: dict[str, tuple[str, str, str]] = {
     "consent_export_chain_broken": ("consent-ledger-export-validates", "failed", "not a valid portable-profile"),
 }
 EXPIRY_WAIT_S = 1.0
+EXPIRY_TESTS = ("rfc9700-code-expired", "rfc6750-userinfo-expired-token")
+"""Tests that wait for a lifetime; op.toml and the double both get EXPIRY_WAIT_S for them."""
 
 
 def _run(config: Path, plan: str, tmp_path: Path, lifetime: float | None = None) -> tuple[int, dict]:
     if lifetime is not None:
         data = tomllib.loads(config.read_text())
-        data.setdefault("timing", {})["code_lifetime_s"] = lifetime
+        data.setdefault("timing", {}).update(code_lifetime_s=lifetime, access_token_lifetime_s=lifetime)
         config.write_bytes(tomli_w.dumps(data).encode())
     report = tmp_path / "report.json"
     status = main(["run", "--config", str(config), "--plan", plan, "--report-json", str(report),
@@ -187,6 +190,7 @@ def test_double_without_faults_passes_every_plan(broken: BrokenOP, broken_config
     assert status == 0, verdicts
     skipped = {"rfc9700-code-expired": "code_lifetime_s", "oidcc-claims-essential": "claims_parameter_supported",
                "porta-registration-read": "RFC 7592 not offered",
+               "rfc6750-userinfo-expired-token": "access_token_lifetime_s",
                "oidcc-ensure-request-object-with-redirect-uri": "does not advertise unsigned request objects"}
     for test_id, words in skipped.items():
         verdict = verdicts.pop(test_id)
@@ -196,22 +200,23 @@ def test_double_without_faults_passes_every_plan(broken: BrokenOP, broken_config
 
 def test_double_without_faults_expires_codes(broken: BrokenOP, broken_config: Path,
                                              tmp_path: Path) -> None:
-    """The expiry test, configured with the double's code lifetime, passes when codes expire."""
-    broken.set_fault(None, code_lifetime_s=EXPIRY_WAIT_S)
+    """The expiry tests, configured with the double's lifetimes, pass when codes and tokens expire."""
+    broken.set_fault(None, code_lifetime_s=EXPIRY_WAIT_S, access_token_lifetime_s=EXPIRY_WAIT_S)
     try:
-        status, report = _run(broken_config, "rfc9700-code-expired", tmp_path, lifetime=EXPIRY_WAIT_S)
+        status, report = _run(broken_config, ",".join(EXPIRY_TESTS), tmp_path, lifetime=EXPIRY_WAIT_S)
     finally:
         broken.set_fault(None)
     assert status == 0
-    assert [r["status"] for r in report["results"]] == ["passed"]
+    assert [r["status"] for r in report["results"]] == ["passed", "passed"], report["results"]
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_TO_TEST))
 def test_fault_turns_its_test_red(fault: str, broken: BrokenOP, broken_config: Path,
                                   tmp_path: Path) -> None:
     test_id, verdict, words = FAULT_TO_TEST[fault]
-    expiry = test_id == "rfc9700-code-expired"
-    broken.set_fault(fault, code_lifetime_s=EXPIRY_WAIT_S if expiry else 60.0)
+    expiry = test_id in EXPIRY_TESTS
+    broken.set_fault(fault, code_lifetime_s=EXPIRY_WAIT_S if expiry else 60.0,
+                     access_token_lifetime_s=EXPIRY_WAIT_S if expiry else 300.0)
     try:
         status, report = _run(broken_config, test_id, tmp_path,
                               lifetime=EXPIRY_WAIT_S if expiry else None)

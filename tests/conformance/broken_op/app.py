@@ -109,6 +109,7 @@ FAULTS: dict[str, str] = {
     "client_secret_jwt_unverified": "client_secret_jwt assertions are accepted without checking the HMAC",
     "request_object_ignored": "a request object is ignored and the query parameters alone are served",
     "request_uri_ignored": "request_uri is ignored and the query parameters alone are served",
+    "access_token_never_expires": "UserInfo accepts access tokens past their lifetime",
     "consent_receipt_wrong_typ": "consent receipts are signed with typ JWT instead of consent-receipt+jwt",
     "consent_unticked_claim_released": "claims the person unticked are released anyway",
     "consent_withdrawal_keeps_tokens": "withdrawing consent leaves the issued tokens working",
@@ -148,6 +149,7 @@ class State:
     revoked_access: set[str] = field(default_factory=set)
     seen_jti: set[str] = field(default_factory=set)
     code_lifetime_s: float = 60.0
+    access_token_lifetime_s: float = 300.0
     ledgers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     receipts: dict[str, list[str]] = field(default_factory=dict)
     consents: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -505,8 +507,8 @@ def create_app(issuer: str) -> Flask:
         record_id = record["record_id"] if record else None
         now = int(time.time())
         state.access_tokens[access] = {"sub": sub, "family": family, "scope": scope, "client_id": client.client_id,
-                                       "released": released or [], "record_id": record_id, "exp": now + 300,
-                                       "iat": now}
+                                       "released": released or [], "record_id": record_id,
+                                       "exp": time.time() + state.access_token_lifetime_s, "iat": now}
         claims = {"iss": issuer, "sub": sub, "aud": client.client_id, "iat": now, "exp": now + 300,
                   "auth_time": auth_time, "at_hash": _half_hash(access + ("x" if fault("id_token_at_hash_wrong") else ""))}
         if nonce and not fault("id_token_nonce_dropped"):
@@ -622,6 +624,8 @@ def create_app(issuer: str) -> Flask:
         token = header[7:] if header.startswith("Bearer ") else request.form.get("access_token", "")
         record = state.access_tokens.get(token)
         revoked = token in state.revoked_access and not fault("userinfo_ignores_revocation")
+        expired = record is not None and record["exp"] <= time.time() and not fault("access_token_never_expires")
+        revoked = revoked or expired
         if (record is None or revoked or record["family"] in state.revoked_families
                 or record["record_id"] in state.revoked_records):
             challenge = {} if fault("userinfo_no_challenge") else {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -682,7 +686,7 @@ def create_app(issuer: str) -> Flask:
                 "scope": record["scope"], "client_id": record["client_id"], "sub": record["sub"],
                 "token_type": "Bearer" if access else "refresh_token"}
         if access:
-            body.update(exp=access["exp"], iat=access["iat"])
+            body.update(exp=int(access["exp"]), iat=access["iat"])
         return jsonify(body)
 
     @app.post("/consent/withdraw")
