@@ -24,10 +24,19 @@ import requests
 
 from conformance_tests import config as op_config
 from conformance_tests import report
-from conformance_tests.registry import FAILED, PASSED, PLANS, SKIPPED, THROTTLED, WARNING, select
+from conformance_tests.registry import (
+    BLOCKED,
+    FAILED,
+    PASSED,
+    PLANS,
+    SKIPPED,
+    THROTTLED,
+    WARNING,
+    select,
+)
 from conformance_tests.runner import Result, load_expected_failures, run
 
-_COLOURS = {PASSED: "32", FAILED: "31", WARNING: "33", SKIPPED: "36", THROTTLED: "35"}
+_COLOURS = {PASSED: "32", FAILED: "31", WARNING: "33", SKIPPED: "36", THROTTLED: "35", BLOCKED: "31"}
 
 
 class ConsoleProgress:
@@ -133,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = result.summary
     print(f"\n{summary['passed']} passed, {summary['failed']} failed, "
           f"{summary['warnings']} warnings, {summary['skipped']} skipped"
-          + (f", {summary['throttled']} throttled" if summary["throttled"] else ""))
+          + (f", {summary['throttled']} throttled" if summary["throttled"] else "")
+          + (f", {summary['blocked']} blocked by an earlier failure" if summary["blocked"] else ""))
     for r in result.results:
         if r.unexpected_pass:
             print(f"note: {r.id} is in the expected-failures list but passed; remove it")

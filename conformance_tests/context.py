@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import jwt
@@ -27,6 +27,13 @@ from conformance_tests.drivers.base import BrowserSession, Driver, Outcome
 from conformance_tests.registry import fail, skip
 from conformance_tests.throttle import Throttle
 from conformance_tests.trace import Trace
+
+
+def broken(message: str) -> NoReturn:
+    """Fail the running test on a rule every test relies on (a valid code, token response
+    or ID token): such a failure is a MUST violation even inside a recommended test."""
+    fail(message, required=True)
+
 
 DEFAULT_REDIRECT = "http://127.0.0.1:8976/porta-conformance/cb"
 """redirect_uri for dynamically registered clients. Both drivers capture the redirect before
@@ -61,9 +68,9 @@ class AuthResult:
         """The authorization code, failing the test when there is none."""
         code = self.outcome.params.get("code")
         if not code:
-            fail(f"no authorization code: {self.outcome.describe()} {self._error()}")
+            broken(f"no authorization code: {self.outcome.describe()} {self._error()}")
         if self.outcome.params.get("state") != self.state:
-            fail(f"state not returned unchanged (OIDC Core §3.1.2.5): got {self.outcome.params.get('state')!r}")
+            broken(f"state not returned unchanged (OIDC Core §3.1.2.5): got {self.outcome.params.get('state')!r}")
         return code
 
     def _error(self) -> str:
@@ -115,11 +122,11 @@ class Context:
             url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
             response = self.get(url)
             if response.status_code != 200:
-                fail(f"GET {url} returned HTTP {response.status_code}")
+                broken(f"GET {url} returned HTTP {response.status_code}")
             try:
                 self._metadata = response.json()
             except ValueError:
-                fail(f"GET {url} did not return JSON")
+                broken(f"GET {url} did not return JSON")
         return self._metadata
 
     def endpoint(self, name: str) -> str:
@@ -139,7 +146,7 @@ class Context:
         if self._jwks is None:
             response = self.get(self.endpoint("jwks_uri"))
             if response.status_code != 200:
-                fail(f"jwks_uri returned HTTP {response.status_code}")
+                broken(f"jwks_uri returned HTTP {response.status_code}")
             self._jwks = response.json()
         return self._jwks
 
@@ -194,7 +201,7 @@ class Context:
         }
         response = self.register(body)
         if response.status_code != 201:
-            fail(f"dynamic registration failed (RFC 7591 §3.2.1 expects 201): {excerpt(response)}")
+            broken(f"dynamic registration failed (RFC 7591 §3.2.1 expects 201): {excerpt(response)}")
         client = self.client_from_registration(response.json(), body)
         self.trace.add_secret(client.client_secret)
         return client
@@ -308,7 +315,7 @@ class Context:
         """Redeem the code and return the token response, failing on any error."""
         response = self.redeem(result)
         if response.status_code != 200:
-            fail(f"token request failed: {excerpt(response)}")
+            broken(f"token request failed: {excerpt(response)}")
         return response.json()
 
     def refresh(self, client: ClientConfig, refresh_token: str, scope: str | None = None) -> requests.Response:
@@ -386,27 +393,27 @@ class Context:
         try:
             header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError as exc:
-            fail(f"ID token is not a JWS: {exc}")
+            broken(f"ID token is not a JWS: {exc}")
         alg = header.get("alg")
         if alg in (None, "none") or str(alg).startswith("HS"):
-            fail(f"ID token alg {alg!r}: OIDC Core §3.1.3.7 step 6-7 expects the provider's key")
+            broken(f"ID token alg {alg!r}: OIDC Core §3.1.3.7 step 6-7 expects the provider's key")
         key = self.signing_key(header)
         try:
             claims = jwt.decode(id_token, key=key, algorithms=[alg], options={
                 "verify_aud": False, "verify_iss": False, "verify_exp": False, "verify_iat": False,
                 "verify_nbf": False})
         except jwt.InvalidSignatureError:
-            fail(f"ID token signature does not verify with the JWKS key kid={header.get('kid')!r} "
+            broken(f"ID token signature does not verify with the JWKS key kid={header.get('kid')!r} "
                  f"alg={alg!r} (OIDC Core §3.1.3.7 step 6)")
         except jwt.PyJWTError as exc:
-            fail(f"ID token rejected (OIDC Core §3.1.3.7): {describe_jwt_error(exc, id_token)}")
+            broken(f"ID token rejected (OIDC Core §3.1.3.7): {describe_jwt_error(exc, id_token)}")
         check_id_token_claims(claims, issuer=self.metadata["issuer"], client_id=client.client_id,
                               nonce=nonce, now=time.time())
         for name, value in (("at_hash", access_token), ("c_hash", code)):
             if value is not None and name in claims:
                 expected = token_hash(value, str(alg))
                 if claims[name] != expected:
-                    fail(f"ID token {name} {claims[name]!r} is not the left half of the {alg} hash of "
+                    broken(f"ID token {name} {claims[name]!r} is not the left half of the {alg} hash of "
                          f"the {'access token' if name == 'at_hash' else 'code'}: expected {expected!r} "
                          "(OIDC Core §3.3.2.11)")
         return claims
@@ -418,12 +425,12 @@ class Context:
         candidates = [k for k in keys if k.get("kid") == kid] if kid else keys
         candidates = [k for k in candidates if k.get("alg") in (None, header.get("alg"))]
         if len(candidates) != 1:
-            fail(f"cannot pick one JWKS key for kid={kid!r} alg={header.get('alg')!r} "
+            broken(f"cannot pick one JWKS key for kid={kid!r} alg={header.get('alg')!r} "
                  f"({len(candidates)} candidates)")
         try:
             return jwt.PyJWK.from_dict(candidates[0], algorithm=header.get("alg")).key
         except jwt.PyJWTError as exc:
-            fail(f"JWKS key {kid!r} is unusable: {exc}")
+            broken(f"JWKS key {kid!r} is unusable: {exc}")
 
     # -- misc -----------------------------------------------------------------------------
     def with_redirect(self, client: ClientConfig, redirect_uri: str) -> ClientConfig:
@@ -488,33 +495,33 @@ def check_id_token_claims(claims: dict[str, Any], *, issuer: str, client_id: str
     """The claim rules of OIDC Core §2 and §3.1.3.7 steps 2-5 and 9-11, values named on failure."""
     missing = [name for name in ("iss", "sub", "aud", "exp", "iat") if name not in claims]
     if missing:
-        fail(f"ID token lacks the REQUIRED claims {missing} (OIDC Core §2); it has {sorted(claims)}")
+        broken(f"ID token lacks the REQUIRED claims {missing} (OIDC Core §2); it has {sorted(claims)}")
     if claims["iss"] != issuer:
-        fail(f"ID token iss {claims['iss']!r} is not the issuer {issuer!r} (OIDC Core §3.1.3.7 step 2)")
+        broken(f"ID token iss {claims['iss']!r} is not the issuer {issuer!r} (OIDC Core §3.1.3.7 step 2)")
     aud = claims["aud"]
     audiences = aud if isinstance(aud, list) else [aud]
     if client_id not in audiences:
-        fail(f"ID token aud {aud!r} does not contain the client_id {client_id!r} (OIDC Core §3.1.3.7 step 3)")
+        broken(f"ID token aud {aud!r} does not contain the client_id {client_id!r} (OIDC Core §3.1.3.7 step 3)")
     if "azp" in claims and claims["azp"] != client_id:
-        fail(f"ID token azp {claims['azp']!r} is not the client_id {client_id!r} the token was issued to "
+        broken(f"ID token azp {claims['azp']!r} is not the client_id {client_id!r} the token was issued to "
              "(OIDC Core §2: azp MUST be that party's client_id)")
     if len(audiences) > 1 and "azp" not in claims:
-        fail(f"ID token has several audiences {audiences} but no azp (OIDC Core §3.1.3.7 steps 4-5)")
+        broken(f"ID token has several audiences {audiences} but no azp (OIDC Core §3.1.3.7 steps 4-5)")
     exp, iat = claims["exp"], claims["iat"]
     for name, value in (("exp", exp), ("iat", iat)):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            fail(f"ID token {name} {value!r} is not a NumericDate (a JSON number, OIDC Core §2)")
+            broken(f"ID token {name} {value!r} is not a NumericDate (a JSON number, OIDC Core §2)")
     if exp <= iat:
-        fail(f"ID token exp {exp} is not after its iat {iat}: it expires as it is issued (OIDC Core §2; "
+        broken(f"ID token exp {exp} is not after its iat {iat}: it expires as it is issued (OIDC Core §2; "
              "no clock skew applies between two claims of the same token)")
     if exp <= now - CLOCK_SKEW_S:
-        fail(f"ID token expired: exp {exp} is {now - exp:.0f} s before this machine's clock {now:.0f} "
+        broken(f"ID token expired: exp {exp} is {now - exp:.0f} s before this machine's clock {now:.0f} "
              f"(OIDC Core §3.1.3.7 step 9, {CLOCK_SKEW_S} s leeway)")
     if abs(iat - now) > IAT_WINDOW_S:
-        fail(f"ID token iat {iat} is {iat - now:+.0f} s from this machine's clock {now:.0f}; "
+        broken(f"ID token iat {iat} is {iat - now:+.0f} s from this machine's clock {now:.0f}; "
              f"more than {IAT_WINDOW_S} s (OIDC Core §3.1.3.7 step 10)")
     if nonce is not None and claims.get("nonce") != nonce:
-        fail(f"ID token nonce {claims.get('nonce')!r} is not the request's nonce {nonce!r} "
+        broken(f"ID token nonce {claims.get('nonce')!r} is not the request's nonce {nonce!r} "
              "(OIDC Core §3.1.3.7 step 11)")
 
 
@@ -526,7 +533,7 @@ def token_hash(value: str, alg: str) -> str:
     (OIDC Core §3.3.2.11; EdDSA uses SHA-512)."""
     digest = _HASHES["512"] if alg == "EdDSA" else _HASHES.get(alg[-3:])
     if digest is None:
-        fail(f"cannot compute a token hash for alg {alg!r}")
+        broken(f"cannot compute a token hash for alg {alg!r}")
     raw = digest(value.encode("ascii")).digest()
     return base64.urlsafe_b64encode(raw[: len(raw) // 2]).rstrip(b"=").decode("ascii")
 

@@ -22,6 +22,8 @@ PLANS = ("basic", "config", "dynamic", "formpost", "logout", "security", "consen
 PASSED, FAILED, WARNING, SKIPPED = "passed", "failed", "warning", "skipped"
 THROTTLED = "throttled"
 """The provider kept answering 429 (or 503 with Retry-After): no verdict on the rule."""
+BLOCKED = "blocked"
+"""The test failed for the same reason as an earlier test of the run (``blocked_by``)."""
 
 
 class CheckFailed(Exception):

@@ -2,13 +2,16 @@
 
 Verdicts: ``passed``; ``failed`` (a required rule broken, or the test could not run);
 ``warning`` (a recommended rule broken); ``skipped`` (feature not offered, with the reason);
-``throttled`` (the provider kept answering 429 beyond the pause budget: no verdict).
+``throttled`` (the provider kept answering 429 beyond the pause budget: no verdict);
+``blocked`` (failed exactly like an earlier test, named in ``blocked_by``: one cause is
+counted once, under the first test it broke).
 Tests listed in an expected-failures file still run and are reported, but do not make the
 run fail; one of them that passes is flagged so the list can shrink.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -20,6 +23,7 @@ from conformance_tests.config import OPConfig
 from conformance_tests.context import Context
 from conformance_tests.drivers import make_driver
 from conformance_tests.registry import (
+    BLOCKED,
     FAILED,
     PASSED,
     SKIPPED,
@@ -48,6 +52,8 @@ class Result:
     unexpected_pass: bool = False
     trace: list[dict[str, Any]] = field(default_factory=list)
     """The test's HTTP exchanges, redacted (see conformance_tests.trace)."""
+    blocked_by: str | None = None
+    """The earlier test whose failure this one repeats (status ``blocked``)."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report's result object."""
@@ -68,9 +74,9 @@ class RunReport:
     @property
     def summary(self) -> dict[str, int]:
         """Counts by status (expected failures are counted as failed)."""
-        counts = {"passed": 0, "failed": 0, "warnings": 0, "skipped": 0, "throttled": 0}
+        counts = {"passed": 0, "failed": 0, "warnings": 0, "skipped": 0, "throttled": 0, "blocked": 0}
         key = {PASSED: "passed", FAILED: "failed", WARNING: "warnings", SKIPPED: "skipped",
-               THROTTLED: "throttled"}
+               THROTTLED: "throttled", BLOCKED: "blocked"}
         for r in self.results:
             counts[key[r.status]] += 1
         return counts
@@ -148,6 +154,26 @@ def run_one(test: ConformanceTest, ctx: Context, expected: dict[str, str]) -> Re
     return result
 
 
+def failure_signature(message: str) -> str:
+    """A failure message without the values that change from test to test (quoted values,
+    numbers, URLs), so that one cause reached through different tests reads the same."""
+    text = re.sub(r"https?://\S+", "URL", message)
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
+    return re.sub(r"\d+", "N", text)
+
+
+def block_repeated_failure(result: Result, causes: dict[str, str]) -> None:
+    """Turn a failure that repeats an earlier one into ``blocked`` (one cause, one failure)."""
+    if result.status != FAILED:
+        return
+    signature = failure_signature(result.message)
+    if signature in causes:
+        result.status, result.blocked_by = BLOCKED, causes[signature]
+        result.message = f"blocked by {causes[signature]} (same failure): {result.message}"
+    else:
+        causes[signature] = result.id
+
+
 def run(
     config: OPConfig,
     tests: Iterable[ConformanceTest],
@@ -158,9 +184,11 @@ def run(
     """Run ``tests`` in order against the provider in ``config``."""
     ctx = Context(config=config, driver=make_driver(config))
     report = RunReport(issuer=config.issuer, strict=strict)
+    causes: dict[str, str] = {}
     try:
         for test in tests:
             result = run_one(test, ctx, expected or {})
+            block_repeated_failure(result, causes)
             report.results.append(result)
             if progress is not None:
                 progress(result)

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from conformance_tests.registry import FAILED, PASSED, PLANS, SKIPPED, THROTTLED, WARNING
+from conformance_tests.registry import BLOCKED, FAILED, PASSED, PLANS, SKIPPED, THROTTLED, WARNING
 from conformance_tests.runner import RunReport
 from conformance_tests.trace import render_text
 
@@ -51,6 +51,8 @@ def junit_tree(report: RunReport) -> ET.ElementTree:
                 note = f" (expected failure: {r.expected_failure})" if r.expected_failure else ""
                 failure = ET.SubElement(case, "failure", message=r.message[:500] + note, type="failed")
                 failure.text = f"{r.spec}\n{r.message}{note}\n\n{render_text(r.trace)}"
+            elif r.status == BLOCKED:
+                ET.SubElement(case, "skipped", message=r.message[:500], type="blocked")
             elif r.status == THROTTLED:
                 error = ET.SubElement(case, "error", message=r.message[:500], type="throttled")
                 error.text = f"{r.message}\n\n{render_text(r.trace)}"
@@ -104,8 +106,9 @@ def render_html(report: RunReport) -> str:
                     '</pre></details></td></tr>'
                 )
         counts = " · ".join(
-            f"{sum(r.status == s for r in results)} {s}" for s in (PASSED, FAILED, WARNING, SKIPPED, THROTTLED)
-            if s != THROTTLED or any(r.status == s for r in results)
+            f"{sum(r.status == s for r in results)} {s}"
+            for s in (PASSED, FAILED, WARNING, SKIPPED, THROTTLED, BLOCKED)
+            if s not in (THROTTLED, BLOCKED) or any(r.status == s for r in results)
         )
         sections.append(
             f'<section><h2>{html.escape(plan)} <small>{counts}</small></h2><table>'

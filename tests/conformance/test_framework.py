@@ -229,10 +229,10 @@ def _sample_report() -> RunReport:
 def test_json_report_shape(tmp_path: Path) -> None:
     report.write_json(_sample_report(), tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"] == {"passed": 1, "failed": 1, "warnings": 1, "skipped": 1, "throttled": 0}
+    assert data["summary"] == {"passed": 1, "failed": 1, "warnings": 1, "skipped": 1, "throttled": 0, "blocked": 0}
     for result in data["results"]:
         assert {"id", "plan", "status", "spec", "message", "duration_s"} <= set(result)
-        assert result["status"] in {"passed", "failed", "warning", "skipped", "throttled"}
+        assert result["status"] in {"passed", "failed", "warning", "skipped", "throttled", "blocked"}
         assert isinstance(result["trace"], list)
 
 
@@ -373,7 +373,7 @@ def _run_against(broken: BrokenOP, tmp_path: Path, plan: str, *extra: str,
 
     config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
                                                   "user": {"username": USERNAME, "password": PASSWORD},
-                                                  "timing": {"throttle_wait_s": 5}})
+                                                  "timing": {"throttle_wait_s": 5, "code_reuse_wait_s": 1}})
     broken.set_fault(fault)
     try:
         status = main(["run", "--config", str(config), "--plan", plan, "--no-colour",
@@ -509,3 +509,25 @@ def test_pyjwt_errors_are_reworded_with_both_values() -> None:
                      options={"verify_exp": False, "verify_aud": False})
     message = describe_jwt_error(issuer.value, token, issuer="https://b.example")
     assert "https://a.example" in message and "https://b.example" in message
+
+
+def test_one_cause_gives_one_failure_and_the_rest_are_blocked_by_it(broken: BrokenOP, tmp_path: Path) -> None:
+    """An ID token that expires as it is issued breaks every test that validates one; only
+    the first reports it as a failure, the others are blocked by it."""
+    status, data, page = _run_against(broken, tmp_path, "basic,config", fault="id_token_exp_equals_iat")
+    failed = [r for r in data["results"] if r["status"] == "failed"]
+    blocked = [r for r in data["results"] if r["status"] == "blocked"]
+    assert [r["id"] for r in failed] == ["oidcc-server"], failed
+    assert len(blocked) >= 10 and {r["blocked_by"] for r in blocked} == {"oidcc-server"}
+    assert all(r["message"].startswith("blocked by oidcc-server (same failure): ID token exp") for r in blocked)
+    assert not [r for r in data["results"] if r["status"] == "warning"], "a MUST shown as a warning"
+    assert data["summary"]["failed"] == 1 and data["summary"]["blocked"] == len(blocked)
+    assert status == 1 and "blocked" in page
+
+
+def test_failure_signature_ignores_values_but_not_wording() -> None:
+    from conformance_tests.runner import failure_signature
+
+    assert failure_signature("exp 17 is not after iat 17 at 'https://a/x'") == \
+        failure_signature("exp 18 is not after iat 18 at 'https://b/y'")
+    assert failure_signature("refresh widened the scope") != failure_signature("refresh narrowed the scope")
