@@ -1,6 +1,6 @@
 """Plan ``security``, the life of issued tokens: the token request's redirect_uri, refresh
 (RFC 6749 §6), revocation (RFC 7009), introspection (RFC 7662) and UserInfo refusing what
-was revoked (RFC 6750 §3.1).
+was revoked or has expired (RFC 6750 §3.1).
 
 Every check here is a MUST of the cited section; a provider that does not advertise an
 endpoint (``revocation_endpoint``, ``introspection_endpoint``) or grant has those tests
