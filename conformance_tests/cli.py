@@ -6,9 +6,11 @@
                           [--expected-failures FILE] [--report-json F]
                           [--report-junit F] [--report-html F]
     porta-conformance list [--plan …]
+    porta-conformance oidf                 # the OIDF Basic OP plan, module by module
 
 Exit status: 0 when no test failed (warnings, skips and expected failures do not count),
-1 when a test failed, 2 for a usage or configuration error.
+1 when a test failed (or warned, with ``--strict``), 2 for a usage or configuration error,
+3 when nothing failed but the provider throttled a test (the run is incomplete).
 """
 
 from __future__ import annotations
@@ -22,10 +24,19 @@ import requests
 
 from conformance_tests import config as op_config
 from conformance_tests import report
-from conformance_tests.registry import FAILED, PASSED, PLANS, SKIPPED, WARNING, select
+from conformance_tests.registry import (
+    BLOCKED,
+    FAILED,
+    PASSED,
+    PLANS,
+    SKIPPED,
+    THROTTLED,
+    WARNING,
+    select,
+)
 from conformance_tests.runner import Result, load_expected_failures, run
 
-_COLOURS = {PASSED: "32", FAILED: "31", WARNING: "33", SKIPPED: "36"}
+_COLOURS = {PASSED: "32", FAILED: "31", WARNING: "33", SKIPPED: "36", THROTTLED: "35", BLOCKED: "31"}
 
 
 class ConsoleProgress:
@@ -62,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="porta-conformance",
         description="Run the OpenID provider conformance suite against any provider.",
-        epilog="Exit status: 0 no failure, 1 a test failed, 2 usage, config or connection error.")
+        epilog="Exit status: 0 no failure, 1 a test failed (or warned, with --strict), 2 usage, config "
+               "or connection error, 3 no failure but the provider throttled a test.")
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="run test plans against a provider")
     run_cmd.add_argument("--config", required=True, help="op.toml describing the provider")
@@ -74,8 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--report-junit", metavar="F", help="write JUnit XML to F")
     run_cmd.add_argument("--report-html", metavar="F", help="write a self-contained HTML page to F")
     run_cmd.add_argument("--no-colour", action="store_true", help="plain console output")
+    run_cmd.add_argument("--strict", action="store_true",
+                         help="warnings (recommended rules) fail the run too")
     list_cmd = commands.add_parser("list", help="list test ids with plan and spec section")
     list_cmd.add_argument("--plan", default=None)
+    commands.add_parser("oidf", help="the OIDF Basic OP plan's modules and this suite's test for each")
     return parser
 
 
@@ -92,6 +107,11 @@ def _preflight(cfg: op_config.OPConfig) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``porta-conformance`` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "oidf":
+        from conformance_tests.oidf import table
+
+        print(table())
+        return 0
     try:
         tests = select(args.plan)
     except ValueError as exc:
@@ -115,13 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"porta-conformance: {len(tests)} tests against {cfg.issuer} (login driver: {cfg.login.driver})")
     progress = ConsoleProgress(sys.stdout, colour=sys.stdout.isatty() and not args.no_colour)
     try:
-        result = run(cfg, tests, expected, progress)
+        result = run(cfg, tests, expected, progress, strict=args.strict)
     except Exception as exc:  # the login driver could not start (e.g. no Chromium)
         print(f"porta-conformance: cannot run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     summary = result.summary
     print(f"\n{summary['passed']} passed, {summary['failed']} failed, "
-          f"{summary['warnings']} warnings, {summary['skipped']} skipped")
+          f"{summary['warnings']} warnings, {summary['skipped']} skipped"
+          + (f", {summary['throttled']} throttled" if summary["throttled"] else "")
+          + (f", {summary['blocked']} blocked by an earlier failure" if summary["blocked"] else ""))
     for r in result.results:
         if r.unexpected_pass:
             print(f"note: {r.id} is in the expected-failures list but passed; remove it")

@@ -29,6 +29,13 @@
     [timing]                               # optional
     code_lifetime_s = 60                   # enables the expired-code test (waits this long)
     event_wait_s = 15                      # how long to wait for a pushed consent event (SET)
+    access_token_lifetime_s = 600          # enables rfc6750-userinfo-expired-token (waits this long)
+    code_reuse_wait_s = 30                 # oidcc-codereuse-30seconds waits this long
+    throttle_wait_s = 60                   # total pause allowed for 429 / Retry-After per test
+
+    [provider]                             # optional: what the provider claims to follow
+    conforms_to = ["rfc9700"]              # makes RFC 9700's stricter rules MUSTs
+    rotates_refresh_tokens = true          # every client's refresh token is rotated
 
 A client section that is absent is registered dynamically (RFC 7591) when the provider
 advertises a registration_endpoint; tests that need it are skipped otherwise.
@@ -88,15 +95,27 @@ class OPConfig:
     code_lifetime_s: float | None = None
     event_wait_s: float = 15.0
     http_timeout_s: float = 15.0
+    code_reuse_wait_s: float = 30.0
+    throttle_wait_s: float = 60.0
+    access_token_lifetime_s: float | None = None
+    conforms_to: frozenset[str] = frozenset()
+    rotates_refresh_tokens: bool = False
+
+    def claims(self, profile: str) -> bool:
+        """True when op.toml says the provider conforms to ``profile`` (e.g. "rfc9700")."""
+        return profile.lower() in self.conforms_to
 
 
-_TOP = {"issuer", "client", "public_client", "user", "login", "timing", "http_timeout_s"}
+_TOP = {"issuer", "client", "public_client", "user", "login", "timing", "provider", "http_timeout_s"}
 _CLIENT = {"client_id", "client_secret", "redirect_uri", "token_endpoint_auth_method",
            "post_logout_redirect_uri"}
 _PUBLIC = {"client_id", "redirect_uri", "post_logout_redirect_uri"}
 _USER = {"username", "password"}
 _LOGIN = {"driver", "username_field", "password_field", "approve_button", "chromium"}
-_TIMING = {"code_lifetime_s", "event_wait_s"}
+_TIMING = {"code_lifetime_s", "event_wait_s", "code_reuse_wait_s", "throttle_wait_s", "access_token_lifetime_s"}
+_PROVIDER = {"conforms_to", "rotates_refresh_tokens"}
+PROFILES = {"rfc9700"}
+"""Values ``provider.conforms_to`` understands."""
 _AUTH_METHODS = {"client_secret_basic", "client_secret_post"}
 
 
@@ -164,9 +183,29 @@ def parse(data: dict[str, Any]) -> OPConfig:
     lifetime = timing.get("code_lifetime_s")
     if lifetime is not None and (not isinstance(lifetime, int | float) or lifetime <= 0):
         raise ConfigError("timing.code_lifetime_s: expected a positive number of seconds")
+    access_lifetime = timing.get("access_token_lifetime_s")
+    if access_lifetime is not None and (not isinstance(access_lifetime, int | float) or access_lifetime <= 0):
+        raise ConfigError("timing.access_token_lifetime_s: expected a positive number of seconds")
     event_wait = timing.get("event_wait_s", 15.0)
     if not isinstance(event_wait, int | float) or event_wait <= 0:
         raise ConfigError("timing.event_wait_s: expected a positive number of seconds")
+    waits = {}
+    for key, default in (("code_reuse_wait_s", 30.0), ("throttle_wait_s", 60.0)):
+        value = timing.get(key, default)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"timing.{key}: expected a number of seconds >= 0")
+        waits[key] = float(value)
+    provider = _table(data, "provider") if "provider" in data else {}
+    _no_unknown(provider, _PROVIDER, "provider.")
+    conforms = provider.get("conforms_to", [])
+    if not isinstance(conforms, list) or not all(isinstance(p, str) for p in conforms):
+        raise ConfigError("provider.conforms_to: expected a list of strings")
+    unknown = sorted({p.lower() for p in conforms} - PROFILES)
+    if unknown:
+        raise ConfigError(f"provider.conforms_to: unknown {unknown} (known: {sorted(PROFILES)})")
+    rotates = provider.get("rotates_refresh_tokens", False)
+    if not isinstance(rotates, bool):
+        raise ConfigError("provider.rotates_refresh_tokens: expected true or false")
     http_timeout = data.get("http_timeout_s", 15.0)
     if not isinstance(http_timeout, int | float) or http_timeout <= 0:
         raise ConfigError("http_timeout_s: expected a positive number of seconds")
@@ -180,6 +219,11 @@ def parse(data: dict[str, Any]) -> OPConfig:
         code_lifetime_s=float(lifetime) if lifetime is not None else None,
         event_wait_s=float(event_wait),
         http_timeout_s=float(http_timeout),
+        code_reuse_wait_s=waits["code_reuse_wait_s"],
+        throttle_wait_s=waits["throttle_wait_s"],
+        conforms_to=frozenset(p.lower() for p in conforms),
+        rotates_refresh_tokens=rotates,
+        access_token_lifetime_s=float(access_lifetime) if access_lifetime is not None else None,
     )
 
 

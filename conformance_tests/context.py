@@ -15,15 +15,25 @@ import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import jwt
 import requests
 
+from conformance_tests.checks import excerpt
 from conformance_tests.config import ClientConfig, OPConfig
 from conformance_tests.drivers.base import BrowserSession, Driver, Outcome
 from conformance_tests.registry import fail, skip
+from conformance_tests.throttle import Throttle
+from conformance_tests.trace import Trace
+
+
+def broken(message: str) -> NoReturn:
+    """Fail the running test on a rule every test relies on (a valid code, token response
+    or ID token): such a failure is a MUST violation even inside a recommended test."""
+    fail(message, required=True)
+
 
 DEFAULT_REDIRECT = "http://127.0.0.1:8976/porta-conformance/cb"
 """redirect_uri for dynamically registered clients. Both drivers capture the redirect before
@@ -58,9 +68,9 @@ class AuthResult:
         """The authorization code, failing the test when there is none."""
         code = self.outcome.params.get("code")
         if not code:
-            fail(f"no authorization code: {self.outcome.describe()} {self._error()}")
+            broken(f"no authorization code: {self.outcome.describe()} {self._error()}")
         if self.outcome.params.get("state") != self.state:
-            fail(f"state not returned unchanged (OIDC Core §3.1.2.5): got {self.outcome.params.get('state')!r}")
+            broken(f"state not returned unchanged (OIDC Core §3.1.2.5): got {self.outcome.params.get('state')!r}")
         return code
 
     def _error(self) -> str:
@@ -82,6 +92,27 @@ class Context:
     _logged_in: BrowserSession | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     """Objects tests share within a run (e.g. a registered private_key_jwt client)."""
+    trace: Trace = field(default_factory=Trace)
+    """The HTTP exchanges of the test now running (redacted)."""
+    throttle: Throttle | None = None
+
+    def __post_init__(self) -> None:
+        """Record every exchange, pause for throttling, and know the secrets to redact."""
+        self.throttle = Throttle(self.config.throttle_wait_s)
+        self.http.hooks["response"].append(self.trace.hook)
+        self.trace.add_secret(self.config.password)
+        for client in (self.config.client, self.config.public_client):
+            if client is not None:
+                self.trace.add_secret(client.client_secret)
+        observe = getattr(self.driver, "observe", None)
+        if observe is not None:
+            observe(self.trace, self.throttle)
+
+    def begin_test(self) -> None:
+        """A new test: an empty trace and the whole throttling budget."""
+        self.trace.start()
+        assert self.throttle is not None
+        self.throttle.start()
 
     # -- provider metadata -------------------------------------------------------------
     @property
@@ -91,11 +122,11 @@ class Context:
             url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
             response = self.get(url)
             if response.status_code != 200:
-                fail(f"GET {url} returned HTTP {response.status_code}")
+                broken(f"GET {url} returned HTTP {response.status_code}")
             try:
                 self._metadata = response.json()
             except ValueError:
-                fail(f"GET {url} did not return JSON")
+                broken(f"GET {url} did not return JSON")
         return self._metadata
 
     def endpoint(self, name: str) -> str:
@@ -115,7 +146,7 @@ class Context:
         if self._jwks is None:
             response = self.get(self.endpoint("jwks_uri"))
             if response.status_code != 200:
-                fail(f"jwks_uri returned HTTP {response.status_code}")
+                broken(f"jwks_uri returned HTTP {response.status_code}")
             self._jwks = response.json()
         return self._jwks
 
@@ -123,12 +154,14 @@ class Context:
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         """GET without following redirects."""
         kwargs.setdefault("allow_redirects", False)
-        return self.http.get(url, timeout=self.config.http_timeout_s, **kwargs)
+        assert self.throttle is not None
+        return self.throttle.send(self.http, "GET", url, timeout=self.config.http_timeout_s, **kwargs)
 
     def post(self, url: str, **kwargs: Any) -> requests.Response:
         """POST without following redirects."""
         kwargs.setdefault("allow_redirects", False)
-        return self.http.post(url, timeout=self.config.http_timeout_s, **kwargs)
+        assert self.throttle is not None
+        return self.throttle.send(self.http, "POST", url, timeout=self.config.http_timeout_s, **kwargs)
 
     # -- clients ------------------------------------------------------------------------
     @property
@@ -168,14 +201,20 @@ class Context:
         }
         response = self.register(body)
         if response.status_code != 201:
-            fail(f"dynamic registration failed (RFC 7591 §3.2.1 expects 201): HTTP "
-                 f"{response.status_code} {response.text[:300]}")
-        info = response.json()
+            broken(f"dynamic registration failed (RFC 7591 §3.2.1 expects 201): {excerpt(response)}")
+        client = self.client_from_registration(response.json(), body)
+        self.trace.add_secret(client.client_secret)
+        return client
+
+    @staticmethod
+    def client_from_registration(info: dict[str, Any], body: dict[str, Any]) -> ClientConfig:
+        """The client a registration response describes (RFC 7591 §3.2.1), ``body`` as sent."""
         return ClientConfig(
             client_id=info["client_id"],
             client_secret=info.get("client_secret"),
             redirect_uri=body["redirect_uris"][0],
-            token_endpoint_auth_method=info.get("token_endpoint_auth_method", body["token_endpoint_auth_method"]),
+            token_endpoint_auth_method=info.get("token_endpoint_auth_method",
+                                                body.get("token_endpoint_auth_method", "client_secret_basic")),
             post_logout_redirect_uri=(body.get("post_logout_redirect_uris") or [None])[0],
         )
 
@@ -207,11 +246,13 @@ class Context:
         extra: dict[str, str] | None = None,
         drop: Collection[str] = (),
         uncheck: Collection[str] = (),
+        http_method: str = "GET",
     ) -> AuthResult:
         """Send the person through an authorization code request and capture the response.
 
         ``extra`` adds or overrides parameters, ``drop`` removes some; PKCE S256 is used
         unless ``pkce`` is False. Uses the shared logged-in browser unless ``session`` is set.
+        ``http_method="POST"`` sends the request as a form POST (OIDC Core §3.1.2.1).
         """
         client = client or self.client
         state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -236,7 +277,11 @@ class Context:
         kwargs: dict[str, Any] = {"interact": interact}
         if uncheck:
             kwargs["uncheck"] = uncheck
-        outcome = browser.open(self.authorization_url(params), stop_at, **kwargs)
+        if http_method == "POST":
+            kwargs["post_data"] = params
+            outcome = browser.open(self.endpoint("authorization_endpoint"), stop_at, **kwargs)
+        else:
+            outcome = browser.open(self.authorization_url(params), stop_at, **kwargs)
         return AuthResult(client, params, outcome, state, nonce, verifier)
 
     # -- token endpoint -----------------------------------------------------------------
@@ -270,8 +315,63 @@ class Context:
         """Redeem the code and return the token response, failing on any error."""
         response = self.redeem(result)
         if response.status_code != 200:
-            fail(f"token request failed: HTTP {response.status_code} {response.text[:300]}")
+            broken(f"token request failed: {excerpt(response)}")
         return response.json()
+
+    def refresh(self, client: ClientConfig, refresh_token: str, scope: str | None = None) -> requests.Response:
+        """A refresh request (RFC 6749 §6), with ``scope`` only when given."""
+        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        if scope is not None:
+            data["scope"] = scope
+        return self.token_request(client, data)
+
+    def offline_tokens(self, client: ClientConfig | None = None) -> tuple[AuthResult, dict[str, Any]]:
+        """Tokens with a refresh token (offline_access + prompt=consent, OIDC Core §11).
+
+        Skips when the provider does not offer the refresh_token grant; fails when it
+        advertises it but issues no refresh token for offline_access.
+        """
+        if "grant_types_supported" in self.metadata and not self.supports("grant_types_supported", "refresh_token"):
+            skip("refresh_token is not in grant_types_supported")
+        result, tokens = self.login_and_tokens(client, scope="openid offline_access", extra={"prompt": "consent"})
+        if "refresh_token" not in tokens:
+            skip(f"no refresh token issued to client {result.client.client_id} for scope offline_access")
+        return result, tokens
+
+    def second_client(self) -> ClientConfig:
+        """Another confidential client, registered dynamically (skips without registration)."""
+        if not self.metadata.get("registration_endpoint"):
+            skip("needs a second confidential client: the provider offers no dynamic registration")
+        return self.registered_client("second", {})
+
+    def client_request(self, endpoint: str, client: ClientConfig | None, data: dict[str, str]) -> requests.Response:
+        """POST ``data`` to an endpoint that authenticates clients like the token endpoint
+        (RFC 7009 §2.1, RFC 7662 §2.1); ``client`` None sends no credentials at all."""
+        url = self.endpoint(endpoint)
+        if client is None:
+            return self.post(url, data=data)
+        kwargs: dict[str, Any] = {}
+        data = dict(data)
+        if client.token_endpoint_auth_method == "client_secret_basic":
+            kwargs["auth"] = (_form_encode(client.client_id), _form_encode(client.client_secret or ""))
+        elif client.token_endpoint_auth_method == "client_secret_post":
+            data.update(client_id=client.client_id, client_secret=client.client_secret or "")
+        else:
+            data["client_id"] = client.client_id
+        return self.post(url, data=data, **kwargs)
+
+    def revoke(self, client: ClientConfig | None, token: str, hint: str | None = None) -> requests.Response:
+        """A revocation request (RFC 7009 §2.1)."""
+        data = {"token": token, **({"token_type_hint": hint} if hint else {})}
+        return self.client_request("revocation_endpoint", client, data)
+
+    def introspect(self, client: ClientConfig | None, token: str) -> requests.Response:
+        """An introspection request (RFC 7662 §2.1), authenticated as ``client``."""
+        return self.client_request("introspection_endpoint", client, {"token": token})
+
+    def userinfo_status(self, access_token: str) -> requests.Response:
+        """GET UserInfo with the token in the Authorization header (RFC 6750 §2.1)."""
+        return self.get(self.endpoint("userinfo_endpoint"), headers={"Authorization": f"Bearer {access_token}"})
 
     def login_and_tokens(self, client: ClientConfig | None = None, **kwargs: Any) -> tuple[AuthResult, dict[str, Any]]:
         """Authorize, redeem the code, return both."""
@@ -279,33 +379,43 @@ class Context:
         return result, self.tokens(result)
 
     # -- ID token -----------------------------------------------------------------------
-    def id_token_claims(self, id_token: str, client: ClientConfig, nonce: str | None = None) -> dict[str, Any]:
-        """Validate an ID token per OIDC Core §3.1.3.7 and return its claims.
+    def id_token_claims(self, id_token: str, client: ClientConfig, nonce: str | None = None, *,
+                        access_token: str | None = None, code: str | None = None) -> dict[str, Any]:
+        """Validate an ID token per OIDC Core §2 and §3.1.3.7 and return its claims.
 
-        Checks the signature with the provider's JWKS (asymmetric algorithms only), iss,
-        aud, azp, exp, iat, and nonce when given.
+        Checks the signature with the provider's JWKS (asymmetric algorithms only), then each
+        claim itself so that a failure names the expected and the received value: iss exact,
+        aud containing the client, azp, exp after iat with no leeway (two claims of one token
+        share one clock), exp not passed and iat near this machine's clock (within
+        CLOCK_SKEW_S and IAT_WINDOW_S), nonce when given, and at_hash / c_hash when the
+        access token / code are given and the claim is present (OIDC Core §3.3.2.11).
         """
         try:
             header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError as exc:
-            fail(f"ID token is not a JWS: {exc}")
+            broken(f"ID token is not a JWS: {exc}")
         alg = header.get("alg")
         if alg in (None, "none") or str(alg).startswith("HS"):
-            fail(f"ID token alg {alg!r}: OIDC Core §3.1.3.7 step 6-7 expects the provider's key")
+            broken(f"ID token alg {alg!r}: OIDC Core §3.1.3.7 step 6-7 expects the provider's key")
         key = self.signing_key(header)
         try:
-            claims = jwt.decode(
-                id_token, key=key, algorithms=[alg], audience=client.client_id,
-                issuer=self.metadata["issuer"], leeway=30,
-                options={"require": ["iss", "sub", "aud", "exp", "iat"]},
-            )
+            claims = jwt.decode(id_token, key=key, algorithms=[alg], options={
+                "verify_aud": False, "verify_iss": False, "verify_exp": False, "verify_iat": False,
+                "verify_nbf": False})
+        except jwt.InvalidSignatureError:
+            broken(f"ID token signature does not verify with the JWKS key kid={header.get('kid')!r} "
+                 f"alg={alg!r} (OIDC Core §3.1.3.7 step 6)")
         except jwt.PyJWTError as exc:
-            fail(f"ID token rejected (OIDC Core §3.1.3.7): {exc}")
-        aud = claims["aud"]
-        if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != client.client_id:
-            fail("ID token has several audiences but azp is not the client (OIDC Core §2)")
-        if nonce is not None and claims.get("nonce") != nonce:
-            fail(f"ID token nonce {claims.get('nonce')!r} is not the request's nonce (OIDC Core §3.1.3.7 step 11)")
+            broken(f"ID token rejected (OIDC Core §3.1.3.7): {describe_jwt_error(exc, id_token)}")
+        check_id_token_claims(claims, issuer=self.metadata["issuer"], client_id=client.client_id,
+                              nonce=nonce, now=time.time())
+        for name, value in (("at_hash", access_token), ("c_hash", code)):
+            if value is not None and name in claims:
+                expected = token_hash(value, str(alg))
+                if claims[name] != expected:
+                    broken(f"ID token {name} {claims[name]!r} is not the left half of the {alg} hash of "
+                         f"the {'access token' if name == 'at_hash' else 'code'}: expected {expected!r} "
+                         "(OIDC Core §3.3.2.11)")
         return claims
 
     def signing_key(self, header: dict[str, Any]) -> Any:
@@ -315,12 +425,12 @@ class Context:
         candidates = [k for k in keys if k.get("kid") == kid] if kid else keys
         candidates = [k for k in candidates if k.get("alg") in (None, header.get("alg"))]
         if len(candidates) != 1:
-            fail(f"cannot pick one JWKS key for kid={kid!r} alg={header.get('alg')!r} "
+            broken(f"cannot pick one JWKS key for kid={kid!r} alg={header.get('alg')!r} "
                  f"({len(candidates)} candidates)")
         try:
             return jwt.PyJWK.from_dict(candidates[0], algorithm=header.get("alg")).key
         except jwt.PyJWTError as exc:
-            fail(f"JWKS key {kid!r} is unusable: {exc}")
+            broken(f"JWKS key {kid!r} is unusable: {exc}")
 
     # -- misc -----------------------------------------------------------------------------
     def with_redirect(self, client: ClientConfig, redirect_uri: str) -> ClientConfig:
@@ -346,6 +456,86 @@ def b64url_json(segment: str) -> dict[str, Any]:
     """Decode one base64url JSON segment of a JWT without verifying it."""
     padded = segment + "=" * (-len(segment) % 4)
     return json.loads(base64.urlsafe_b64decode(padded))
+
+
+def describe_jwt_error(exc: jwt.PyJWTError, token: str, *, audience: str | None = None,
+                       issuer: str | None = None) -> str:
+    """pyjwt's message with the values it leaves out ("Audience doesn't match" names neither)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return f"aud {claims.get('aud')!r} does not contain the expected audience {audience!r}"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f"iss {claims.get('iss')!r} is not the expected issuer {issuer!r}"
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return f"expired: exp {claims.get('exp')!r}, this machine's clock {time.time():.0f}"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return (f"not yet valid: iat {claims.get('iat')!r} nbf {claims.get('nbf')!r}, this machine's clock "
+                f"{time.time():.0f}")
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"lacks the claim {exc.claim!r} (claims present: {sorted(claims)})"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return f"signature does not verify with the JWKS key for kid={header.get('kid')!r} alg={header.get('alg')!r}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+CLOCK_SKEW_S = 30
+"""Leeway between the provider's clock and this machine's, for exp against now."""
+
+IAT_WINDOW_S = 300
+"""How far an ID token's iat may be from this machine's clock (OIDC Core §3.1.3.7 step 10
+leaves the range to the client; five minutes catches a stale or future-dated token)."""
+
+
+def check_id_token_claims(claims: dict[str, Any], *, issuer: str, client_id: str,
+                          nonce: str | None, now: float) -> None:
+    """The claim rules of OIDC Core §2 and §3.1.3.7 steps 2-5 and 9-11, values named on failure."""
+    missing = [name for name in ("iss", "sub", "aud", "exp", "iat") if name not in claims]
+    if missing:
+        broken(f"ID token lacks the REQUIRED claims {missing} (OIDC Core §2); it has {sorted(claims)}")
+    if claims["iss"] != issuer:
+        broken(f"ID token iss {claims['iss']!r} is not the issuer {issuer!r} (OIDC Core §3.1.3.7 step 2)")
+    aud = claims["aud"]
+    audiences = aud if isinstance(aud, list) else [aud]
+    if client_id not in audiences:
+        broken(f"ID token aud {aud!r} does not contain the client_id {client_id!r} (OIDC Core §3.1.3.7 step 3)")
+    if "azp" in claims and claims["azp"] != client_id:
+        broken(f"ID token azp {claims['azp']!r} is not the client_id {client_id!r} the token was issued to "
+             "(OIDC Core §2: azp MUST be that party's client_id)")
+    if len(audiences) > 1 and "azp" not in claims:
+        broken(f"ID token has several audiences {audiences} but no azp (OIDC Core §3.1.3.7 steps 4-5)")
+    exp, iat = claims["exp"], claims["iat"]
+    for name, value in (("exp", exp), ("iat", iat)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            broken(f"ID token {name} {value!r} is not a NumericDate (a JSON number, OIDC Core §2)")
+    if exp <= iat:
+        broken(f"ID token exp {exp} is not after its iat {iat}: it expires as it is issued (OIDC Core §2; "
+             "no clock skew applies between two claims of the same token)")
+    if exp <= now - CLOCK_SKEW_S:
+        broken(f"ID token expired: exp {exp} is {now - exp:.0f} s before this machine's clock {now:.0f} "
+             f"(OIDC Core §3.1.3.7 step 9, {CLOCK_SKEW_S} s leeway)")
+    if abs(iat - now) > IAT_WINDOW_S:
+        broken(f"ID token iat {iat} is {iat - now:+.0f} s from this machine's clock {now:.0f}; "
+             f"more than {IAT_WINDOW_S} s (OIDC Core §3.1.3.7 step 10)")
+    if nonce is not None and claims.get("nonce") != nonce:
+        broken(f"ID token nonce {claims.get('nonce')!r} is not the request's nonce {nonce!r} "
+             "(OIDC Core §3.1.3.7 step 11)")
+
+
+_HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+
+
+def token_hash(value: str, alg: str) -> str:
+    """at_hash / c_hash: base64url of the left half of the alg's hash of the ASCII value
+    (OIDC Core §3.3.2.11; EdDSA uses SHA-512)."""
+    digest = _HASHES["512"] if alg == "EdDSA" else _HASHES.get(alg[-3:])
+    if digest is None:
+        broken(f"cannot compute a token hash for alg {alg!r}")
+    raw = digest(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(raw[: len(raw) // 2]).rstrip(b"=").decode("ascii")
 
 
 def now() -> int:

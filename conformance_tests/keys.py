@@ -62,10 +62,11 @@ def assertion_claims(client_id: str, audience: str, jti: str | None = None) -> d
             "jti": jti or secrets.token_urlsafe(16), "iat": now, "exp": now + 120}
 
 
-def signed_assertion(key: ClientKey, client_id: str, audience: str, jti: str | None = None) -> str:
-    """A valid ES256 client assertion."""
-    return jwt.encode(assertion_claims(client_id, audience, jti), key.private_key,
-                      algorithm="ES256", headers={"kid": key.kid})
+def signed_assertion(key: ClientKey, client_id: str, audience: str, jti: str | None = None,
+                     **override: Any) -> str:
+    """A valid ES256 client assertion; ``override`` replaces claims (to build invalid ones)."""
+    claims = {**assertion_claims(client_id, audience, jti), **override}
+    return jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid})
 
 
 def unsigned_assertion(client_id: str, audience: str) -> str:

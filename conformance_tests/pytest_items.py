@@ -17,7 +17,7 @@ import pytest
 from conformance_tests import config as op_config
 from conformance_tests.context import Context
 from conformance_tests.drivers import make_driver
-from conformance_tests.registry import FAILED, SKIPPED, WARNING, ConformanceTest, select
+from conformance_tests.registry import FAILED, SKIPPED, THROTTLED, WARNING, ConformanceTest, select
 from conformance_tests.runner import load_expected_failures, run_one
 
 _CONTEXT_KEY = pytest.StashKey[Context]()
@@ -61,6 +61,8 @@ class ConformanceItem(pytest.Item):
         self.user_properties.append(("spec", result.spec))
         if result.status == SKIPPED:
             pytest.skip(result.message)
+        if result.status == THROTTLED:
+            raise ConformanceFailure(f"THROTTLED (no verdict on the rule): {result.message}")
         if result.status == FAILED:
             if result.expected_failure is not None:
                 pytest.xfail(f"{result.message} (expected failure: {result.expected_failure})")

@@ -20,19 +20,36 @@ PLANS = ("basic", "config", "dynamic", "formpost", "logout", "security", "consen
 """Plan names in the order they run."""
 
 PASSED, FAILED, WARNING, SKIPPED = "passed", "failed", "warning", "skipped"
+THROTTLED = "throttled"
+"""The provider kept answering 429 (or 503 with Retry-After): no verdict on the rule."""
+BLOCKED = "blocked"
+"""The test failed for the same reason as an earlier test of the run (``blocked_by``)."""
 
 
 class CheckFailed(Exception):
-    """The provider broke the rule under test."""
+    """The provider broke the rule under test.
+
+    ``required`` overrides the test's level for this one failure: True when the broken
+    rule is a MUST for this provider (e.g. it claims a profile that makes a SHOULD a
+    MUST), False for a recommendation checked inside a required test.
+    """
+
+    def __init__(self, message: str, required: bool | None = None) -> None:
+        super().__init__(message)
+        self.required = required
+
+
+class Throttled(Exception):
+    """The provider throttled the suite beyond the test's pause budget."""
 
 
 class Skipped(Exception):
     """The test does not apply to this provider (feature not advertised or not configured)."""
 
 
-def fail(message: str) -> NoReturn:
-    """Stop the test with a failure verdict."""
-    raise CheckFailed(message)
+def fail(message: str, *, required: bool | None = None) -> NoReturn:
+    """Stop the test with a failure verdict (``required`` overrides the test's level)."""
+    raise CheckFailed(message, required)
 
 
 def expect(condition: object, message: str) -> None:

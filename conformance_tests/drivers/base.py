@@ -16,6 +16,9 @@ from html.parser import HTMLParser
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
+PAGE_EXCERPT = 1000
+"""Characters of a provider page's text quoted in a message: enough for its stated reason."""
+
 
 @dataclass
 class Outcome:
@@ -46,7 +49,9 @@ class Outcome:
         if self.kind == "page":
             text = re.sub(r"<[^>]+>", " ", self.html)
             text = re.sub(r"\s+", " ", text).strip()
-            return f"stopped on a provider page {self.url} (HTTP {self.status}): {text[:200]!r}"
+            if len(text) > PAGE_EXCERPT:
+                text = text[:PAGE_EXCERPT] + f"… ({len(text)} characters)"
+            return f"stopped on a provider page {self.url} (HTTP {self.status}): {text!r}"
         return f"{self.kind} to {self.url} with {sorted(self.params)}"
 
 
@@ -59,8 +64,10 @@ class BrowserSession(Protocol):
         stop_at: Sequence[str],
         interact: bool = True,
         approve: bool = True,
+        post_data: dict[str, str] | None = None,
     ) -> Outcome:
-        """Navigate to ``url``; log in and consent when ``interact``; capture the way out."""
+        """Navigate to ``url`` (POSTing ``post_data`` as a form when given); log in and
+        consent when ``interact``; capture the way out."""
         ...
 
     def fetch(self, method: str, url: str, json_body: Any = None) -> tuple[int, str]:

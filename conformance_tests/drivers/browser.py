@@ -11,6 +11,7 @@ the executable.
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from collections.abc import Collection, Sequence
@@ -19,6 +20,9 @@ from urllib.parse import parse_qsl
 
 from conformance_tests.config import LoginConfig
 from conformance_tests.drivers.base import Outcome, matches, redirect_outcome
+from conformance_tests.registry import Throttled
+from conformance_tests.throttle import Throttle
+from conformance_tests.trace import Trace
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -37,8 +41,10 @@ _DENY = re.compile(r"deny|reject|cancel|decline|abort|\bno\b|refuse|stay", re.I)
 class BrowserSession:
     """One Chromium browser context."""
 
-    def __init__(self, context: Any, username: str, password: str, login: LoginConfig, timeout: float) -> None:
+    def __init__(self, context: Any, username: str, password: str, login: LoginConfig, timeout: float,
+                 trace: Trace | None = None) -> None:
         self.context = context
+        self.trace = trace
         self.username = username
         self.password = password
         self.login = login
@@ -51,6 +57,7 @@ class BrowserSession:
         interact: bool = True,
         approve: bool = True,
         uncheck: Collection[str] = (),
+        post_data: dict[str, str] | None = None,
     ) -> Outcome:
         """Navigate to ``url``; log in and consent when ``interact``; capture the way out."""
         captured: dict[str, Any] = {}
@@ -67,6 +74,8 @@ class BrowserSession:
             route.fulfill(status=200, content_type="text/plain", body="captured by porta-conformance")
 
         def on_response(response: Any) -> None:
+            if response.request.is_navigation_request() and self.trace is not None:
+                self.trace.note(f"browser {response.request.method} {response.url} -> HTTP {response.status}")
             if response.request.is_navigation_request() and response.frame == page.main_frame:
                 last.update(headers=dict(response.headers), status=response.status, url=response.url)
                 if login_state["submitted"] and response.request.method == "POST":
@@ -80,7 +89,10 @@ class BrowserSession:
         # to the client is also recorded from the request event; its connection then fails.
         page.on("request", record)
         try:
-            self._goto(page, url, captured)
+            if post_data:
+                self._post(page, url, post_data, captured)
+            else:
+                self._goto(page, url, captured)
             for _ in range(MAX_STEPS):
                 if captured:
                     break
@@ -124,11 +136,26 @@ class BrowserSession:
         out.login_page_headers = {k.lower(): v for k, v in login_state["headers"].items()}
         out.login_post_status = login_state["post_status"]
         out.unchecked = sorted(set(login_state["unchecked"]))
+        if out.kind == "page" and out.status == 429:
+            raise Throttled(f"the provider throttled the suite: HTTP 429 for {out.url.split('?')[0]} in the browser "
+                            "(the browser driver does not retry); raise the provider's rate limits for the test account")
         return out
 
     def _goto(self, page: Any, url: str, captured: dict[str, Any]) -> None:
         try:
             page.goto(url, wait_until="load", timeout=self.timeout_ms)
+        except Exception:  # the captured redirect's connection fails: not an error
+            if not captured:
+                raise
+
+    def _post(self, page: Any, url: str, data: dict[str, str], captured: dict[str, Any]) -> None:
+        """Start with a form POST to ``url`` (OIDC Core §3.1.2.1: authorization by POST)."""
+        fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                         for k, v in data.items())
+        page.set_content(f'<form method="post" action="{html.escape(url)}">{fields}</form>')
+        try:
+            with page.expect_navigation(wait_until="load", timeout=self.timeout_ms):
+                page.evaluate("() => document.forms[0].submit()")
         except Exception:  # the captured redirect's connection fails: not an error
             if not captured:
                 raise
@@ -219,6 +246,7 @@ class BrowserDriver:
         from playwright.sync_api import sync_playwright
 
         self.args = (username, password, login, timeout)
+        self.trace: Trace | None = None
         flags = list(CHROMIUM_FLAGS)
         if allowed_ports:  # Chromium refuses some ports outright (e.g. 9); the client may use one
             flags.append("--explicitly-allowed-ports=" + ",".join(str(p) for p in sorted(allowed_ports)))
@@ -230,9 +258,13 @@ class BrowserDriver:
             self._playwright.stop()
             raise
 
+    def observe(self, trace: Trace, throttle: Throttle) -> None:
+        """Note each navigation in ``trace``; a 429 page ends the test as throttled."""
+        self.trace = trace
+
     def new_session(self) -> BrowserSession:
         """A fresh browser context (no cookies)."""
-        return BrowserSession(self._browser.new_context(), *self.args)
+        return BrowserSession(self._browser.new_context(), *self.args, trace=self.trace)
 
     def close(self) -> None:
         """Close Chromium and stop Playwright."""

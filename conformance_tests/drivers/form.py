@@ -26,6 +26,8 @@ from conformance_tests.drivers.base import (
     parse_forms,
     redirect_outcome,
 )
+from conformance_tests.throttle import Throttle
+from conformance_tests.trace import Trace
 
 MAX_STEPS = 25
 _USERNAME_HINTS = ("email", "username", "login", "user", "identifier", "name")
@@ -34,13 +36,22 @@ _USERNAME_HINTS = ("email", "username", "login", "user", "identifier", "name")
 class FormSession:
     """One browser-like cookie jar driven with requests."""
 
-    def __init__(self, username: str, password: str, login: LoginConfig, timeout: float) -> None:
+    def __init__(self, username: str, password: str, login: LoginConfig, timeout: float,
+                 trace: Trace | None = None, throttle: Throttle | None = None) -> None:
         self.username = username
         self.password = password
         self.login = login
         self.timeout = timeout
+        self.throttle = throttle
         self.http = requests.Session()
         self.http.headers["User-Agent"] = "porta-conformance (form driver)"
+        if trace is not None:
+            self.http.hooks["response"].append(trace.hook)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        if self.throttle is not None:
+            return self.throttle.send(self.http, method, url, **kwargs)
+        return self.http.request(method, url, **kwargs)
 
     def open(
         self,
@@ -49,6 +60,7 @@ class FormSession:
         interact: bool = True,
         approve: bool = True,
         uncheck: Collection[str] = (),
+        post_data: dict[str, str] | None = None,
     ) -> Outcome:
         """Navigate to ``url`` until a stop_at URL is reached or no form can be acted on.
 
@@ -57,7 +69,7 @@ class FormSession:
         trace = Outcome(kind="page", url=url)  # collects what was seen on the way
         logins = 0
         login_submitted = False
-        method, target, data = "get", url, None
+        method, target, data = ("post", url, list(post_data.items())) if post_data else ("get", url, None)
         for _ in range(MAX_STEPS):
             if matches(target, stop_at):
                 if method == "get":
@@ -67,9 +79,9 @@ class FormSession:
                 return _with_trace(out, trace)
             trace.steps.append(f"{method.upper()} {target}")
             if method == "get":
-                response = self.http.get(target, allow_redirects=False, timeout=self.timeout)
+                response = self._send("GET", target, allow_redirects=False, timeout=self.timeout)
             else:
-                response = self.http.post(target, data=data, allow_redirects=False, timeout=self.timeout)
+                response = self._send("POST", target, data=data, allow_redirects=False, timeout=self.timeout)
             if login_submitted:
                 trace.login_post_status, login_submitted = response.status_code, False
             if response.is_redirect and "location" in response.headers:
@@ -131,7 +143,7 @@ class FormSession:
 
     def fetch(self, method: str, url: str, json_body: Any = None) -> tuple[int, str]:
         """An API call with this session's cookies."""
-        response = self.http.request(method, url, json=json_body, timeout=self.timeout, allow_redirects=False)
+        response = self._send(method, url, json=json_body, timeout=self.timeout, allow_redirects=False)
         return response.status_code, response.text
 
     def close(self) -> None:
@@ -171,10 +183,16 @@ class FormDriver:
 
     def __init__(self, username: str, password: str, login: LoginConfig, timeout: float) -> None:
         self.args = (username, password, login, timeout)
+        self.trace: Trace | None = None
+        self.throttle: Throttle | None = None
+
+    def observe(self, trace: Trace, throttle: Throttle) -> None:
+        """Record the sessions' exchanges in ``trace`` and pause through ``throttle``."""
+        self.trace, self.throttle = trace, throttle
 
     def new_session(self) -> FormSession:
         """A fresh cookie jar."""
-        return FormSession(*self.args)
+        return FormSession(*self.args, trace=self.trace, throttle=self.throttle)
 
     def close(self) -> None:
         """Nothing to release: sessions are closed by their users."""

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import time
 
-from conformance_tests.context import Context
+from conformance_tests.checks import excerpt
+from conformance_tests.context import CLOCK_SKEW_S, Context
 from conformance_tests.registry import check, expect, fail, skip
 
 PLAN = "basic"
 
 
-def _userinfo(ctx: Context, access_token: str, how: str = "get-header") -> dict:
+def userinfo_claims(ctx: Context, access_token: str, how: str = "get-header") -> dict:
+    """UserInfo claims (OIDC Core §5.3) by GET header, POST header or POST body; fails unless 200 JSON."""
     endpoint = ctx.endpoint("userinfo_endpoint")
     if how == "get-header":
         response = ctx.get(endpoint, headers={"Authorization": f"Bearer {access_token}"})
@@ -24,7 +26,7 @@ def _userinfo(ctx: Context, access_token: str, how: str = "get-header") -> dict:
     else:
         response = ctx.post(endpoint, data={"access_token": access_token})
     if response.status_code != 200:
-        fail(f"UserInfo ({how}) returned HTTP {response.status_code}: {response.text[:200]}")
+        fail(f"UserInfo ({how}) answered {excerpt(response)}")
     content_type = response.headers.get("content-type", "")
     if "application/json" not in content_type:
         fail(f"UserInfo ({how}) content-type {content_type!r}; this suite checks unsigned JSON responses")
@@ -34,13 +36,15 @@ def _userinfo(ctx: Context, access_token: str, how: str = "get-header") -> dict:
 @check("oidcc-server", PLAN, "OIDC Core §3.1.2.5, §3.1.3.3, §3.1.3.7",
        "Code flow: code and state come back, token response and ID token are valid")
 def oidcc_server(ctx: Context) -> None:
-    """The happy path every other test builds on."""
+    """The happy path every other test builds on; the ID token is checked claim by claim,
+    at_hash and c_hash included when present (OIDC Core §3.3.2.11)."""
     result, tokens = ctx.login_and_tokens()
     expect(str(tokens.get("token_type", "")).lower() == "bearer",
            f"token_type {tokens.get('token_type')!r}, OIDC Core §3.1.3.3 requires Bearer")
     expect(tokens.get("access_token"), "token response has no access_token (RFC 6749 §5.1)")
     expect("id_token" in tokens, "token response has no id_token (OIDC Core §3.1.3.3)")
-    claims = ctx.id_token_claims(tokens["id_token"], result.client, result.nonce)
+    claims = ctx.id_token_claims(tokens["id_token"], result.client, result.nonce,
+                                 access_token=tokens["access_token"], code=result.code)
     expect(claims.get("sub"), "ID token has no sub")
 
 
@@ -61,7 +65,7 @@ def userinfo_get(ctx: Context) -> None:
     """UserInfo GET returns the same sub as the ID token (OIDC Core §5.3.2)."""
     result, tokens = ctx.login_and_tokens()
     claims = ctx.id_token_claims(tokens["id_token"], result.client, result.nonce)
-    info = _userinfo(ctx, tokens["access_token"], "get-header")
+    info = userinfo_claims(ctx, tokens["access_token"], "get-header")
     expect(info.get("sub") == claims["sub"],
            f"UserInfo sub {info.get('sub')!r} differs from the ID token's {claims['sub']!r} (OIDC Core §5.3.2)")
 
@@ -71,7 +75,7 @@ def userinfo_get(ctx: Context) -> None:
 def userinfo_post_header(ctx: Context) -> None:
     """OIDC Core §5.3.1: the UserInfo endpoint MUST support GET and POST."""
     _, tokens = ctx.login_and_tokens()
-    expect(_userinfo(ctx, tokens["access_token"], "post-header").get("sub"), "UserInfo has no sub")
+    expect(userinfo_claims(ctx, tokens["access_token"], "post-header").get("sub"), "UserInfo has no sub")
 
 
 @check("oidcc-userinfo-post-body", PLAN, "RFC 6750 §2.2", "UserInfo accepts the token in a form body",
@@ -79,7 +83,7 @@ def userinfo_post_header(ctx: Context) -> None:
 def userinfo_post_body(ctx: Context) -> None:
     """RFC 6750 §2.2 (form-encoded body parameter) is optional for resource servers."""
     _, tokens = ctx.login_and_tokens()
-    expect(_userinfo(ctx, tokens["access_token"], "post-body").get("sub"), "UserInfo has no sub")
+    expect(userinfo_claims(ctx, tokens["access_token"], "post-body").get("sub"), "UserInfo has no sub")
 
 
 @check("porta-userinfo-invalid-token", PLAN, "RFC 6750 §3, §3.1",
@@ -125,7 +129,7 @@ def other_scope_order(ctx: Context) -> None:
 def scope_email(ctx: Context) -> None:
     """The email scope requests email and email_verified (returned from UserInfo)."""
     result, tokens = ctx.login_and_tokens(scope="openid email")
-    info = _userinfo(ctx, tokens["access_token"])
+    info = userinfo_claims(ctx, tokens["access_token"])
     claims = ctx.id_token_claims(tokens["id_token"], result.client, result.nonce)
     expect("email" in info or "email" in claims, f"no email claim (UserInfo keys {sorted(info)})")
 
@@ -135,7 +139,7 @@ def scope_email(ctx: Context) -> None:
 def scope_profile(ctx: Context) -> None:
     """The profile scope requests name, family_name, … ; at least one should come back."""
     _result, tokens = ctx.login_and_tokens(scope="openid profile")
-    info = _userinfo(ctx, tokens["access_token"])
+    info = userinfo_claims(ctx, tokens["access_token"])
     profile = {"name", "family_name", "given_name", "middle_name", "nickname", "preferred_username",
                "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at"}
     expect(profile & set(info), f"no profile claim in UserInfo (keys {sorted(info)})")
@@ -210,6 +214,13 @@ def max_age_10000(ctx: Context) -> None:
     tokens = ctx.tokens(result)
     claims = ctx.id_token_claims(tokens["id_token"], result.client, result.nonce)
     expect("auth_time" in claims, "ID token lacks auth_time though max_age was sent")
+    auth_time = claims["auth_time"]
+    expect(isinstance(auth_time, int | float) and not isinstance(auth_time, bool),
+           f"auth_time {auth_time!r} is not a NumericDate (OIDC Core §2)")
+    age = time.time() - auth_time
+    expect(-CLOCK_SKEW_S <= age <= 10000 + CLOCK_SKEW_S,
+           f"auth_time {auth_time} is {age:.0f} s old; max_age=10000 allows at most 10000 s "
+           f"(OIDC Core §3.1.2.1, {CLOCK_SKEW_S} s leeway)")
 
 
 @check("oidcc-id-token-hint", PLAN, "OIDC Core §3.1.2.1 (id_token_hint)",
@@ -279,7 +290,7 @@ def refresh_token(ctx: Context) -> None:
     first = ctx.id_token_claims(tokens["id_token"], result.client, result.nonce)
     response = ctx.token_request(result.client, {"grant_type": "refresh_token",
                                                  "refresh_token": tokens["refresh_token"]})
-    expect(response.status_code == 200, f"refresh failed: HTTP {response.status_code} {response.text[:200]}")
+    expect(response.status_code == 200, f"refresh failed: {excerpt(response)}")
     refreshed = response.json()
     expect(refreshed.get("access_token"), "refresh response has no access_token")
     if "id_token" in refreshed:
@@ -296,7 +307,7 @@ def claims_essential(ctx: Context) -> None:
         skip("claims_parameter_supported is not true")
     claims = json.dumps({"userinfo": {"name": {"essential": True}}})
     _, tokens = ctx.login_and_tokens(extra={"claims": claims})
-    info = _userinfo(ctx, tokens["access_token"])
+    info = userinfo_claims(ctx, tokens["access_token"])
     expect("name" in info, f"essential claim name missing from UserInfo (keys {sorted(info)})")
 
 

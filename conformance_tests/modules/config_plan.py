@@ -29,7 +29,7 @@ def endpoint_verification(ctx: Context) -> None:
            f"subject_types_supported has unknown values {meta['subject_types_supported']}")
 
 
-@check("oidcc-discovery-issuer-matches", PLAN, "OIDC Discovery §4.3, RFC 8414 §3.3",
+@check("porta-discovery-issuer-matches", PLAN, "OIDC Discovery §4.3, RFC 8414 §3.3",
        "issuer in the document is exactly the issuer it was fetched for")
 def issuer_matches(ctx: Context) -> None:
     """Exact string comparison, no normalisation."""
@@ -37,7 +37,7 @@ def issuer_matches(ctx: Context) -> None:
            f"issuer {ctx.metadata.get('issuer')!r} != configured {ctx.config.issuer!r}")
 
 
-@check("oidcc-discovery-rs256", PLAN, "OIDC Discovery §3 (id_token_signing_alg_values_supported)",
+@check("porta-discovery-rs256", PLAN, "OIDC Discovery §3 (id_token_signing_alg_values_supported)",
        "RS256 is among the ID token signing algorithms")
 def rs256_listed(ctx: Context) -> None:
     """Discovery §3: "The value RS256 MUST be included"; none must not be offered by default."""
@@ -70,7 +70,7 @@ def pkce_advertised(ctx: Context) -> None:
            f"code_challenge_methods_supported is {methods!r}, expected a list with S256")
 
 
-@check("oidcc-jwks-contents", PLAN, "RFC 7517 §4-5, OIDC Discovery §3 (jwks_uri), OIDC Core §10.1",
+@check("porta-jwks-contents", PLAN, "RFC 7517 §4-5, OIDC Discovery §3 (jwks_uri), OIDC Core §10.1",
        "The JWK Set is public, keys are well-formed and kids unique")
 def jwks_contents(ctx: Context) -> None:
     """Signing keys: kty set, no private members, distinct kids when several keys."""

@@ -30,8 +30,9 @@ from typing import Any
 
 import jwt
 
+from conformance_tests.checks import BODY_EXCERPT
 from conformance_tests.config import ClientConfig
-from conformance_tests.context import DEFAULT_REDIRECT, AuthResult, Context
+from conformance_tests.context import DEFAULT_REDIRECT, AuthResult, Context, describe_jwt_error
 from conformance_tests.registry import check, expect, fail, skip
 
 PLAN = "consent"
@@ -187,7 +188,7 @@ def withdrawal(ctx: Context) -> None:
             if problems:
                 fail(f"suite bug: its withdrawal document is invalid: {problems[:3]}")
             status, body = browser.fetch("POST", endpoint, json_body=document)
-            expect(status in {200, 201, 202, 204}, f"withdrawal answered HTTP {status}: {body[:200]}")
+            expect(status in {200, 201, 202, 204}, f"withdrawal answered HTTP {status}: {body[:BODY_EXCERPT]}")
         finally:
             browser.close()
         userinfo = ctx.get(ctx.endpoint("userinfo_endpoint"),
@@ -217,7 +218,8 @@ def _check_set(ctx: Context, spec: Any, content_type: str, token: str, client: C
         claims = jwt.decode(token, key, algorithms=[header["alg"]], audience=client.client_id,
                             issuer=ctx.metadata["issuer"], options={"verify_exp": False})
     except jwt.PyJWTError as exc:
-        fail(f"SET signature or claims invalid: {exc}")
+        fail(f"SET signature or claims invalid: "
+             f"{describe_jwt_error(exc, token, audience=client.client_id, issuer=ctx.metadata['issuer'])}")
     problems = spec.validate(claims, "consent-event")
     expect(not problems, f"SET claims are not a valid consent-event: {problems[:3]}")
     payload = claims.get("events", {}).get(WITHDRAWN_EVENT)
@@ -240,7 +242,7 @@ def ledger_export(ctx: Context) -> None:
         status, body = browser.fetch("GET", endpoint)
     finally:
         browser.close()
-    expect(status == 200, f"export answered HTTP {status}: {body[:200]}")
+    expect(status == 200, f"export answered HTTP {status}: {body[:BODY_EXCERPT]}")
     body = body.strip()
     if body.count(".") == 2 and not body.startswith("{"):
         header = jwt.get_unverified_header(body)

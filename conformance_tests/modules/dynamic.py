@@ -10,6 +10,7 @@ from typing import Any
 
 import jwt
 
+from conformance_tests.checks import excerpt
 from conformance_tests.context import DEFAULT_REDIRECT, Context
 from conformance_tests.keys import ASSERTION_TYPE, ClientKey, signed_assertion
 from conformance_tests.registry import check, expect, fail, skip
@@ -22,7 +23,7 @@ def _register_ok(ctx: Context, metadata: dict[str, Any]) -> dict[str, Any]:
             "grant_types": ["authorization_code"], **metadata}
     response = ctx.register(body)
     if response.status_code != 201:
-        fail(f"registration refused: HTTP {response.status_code} {response.text[:300]}")
+        fail(f"registration refused: {excerpt(response)}")
     return response.json()
 
 
@@ -34,7 +35,7 @@ def _refused(ctx: Context, metadata: dict[str, Any], errors: set[str]) -> None:
     expect(error in errors, f"error {error!r}, expected one of {sorted(errors)}")
 
 
-@check("oidcc-registration-response", PLAN, "RFC 7591 §3.2.1, OIDC Registration §3.2",
+@check("porta-registration-response", PLAN, "RFC 7591 §3.2.1, OIDC Registration §3.2",
        "Registration returns 201 with client_id, secret and the registered metadata")
 def registration_response(ctx: Context) -> None:
     """A confidential web client registers and can complete the code flow."""
@@ -117,7 +118,7 @@ def idtoken_rs256(ctx: Context) -> None:
     ctx.id_token_claims(tokens["id_token"], client, result.nonce)
 
 
-@check("oidcc-registration-jwks", PLAN, "OIDC Registration §2 (jwks), OIDC Core §9 (private_key_jwt)",
+@check("porta-registration-jwks", PLAN, "OIDC Registration §2 (jwks), OIDC Core §9 (private_key_jwt)",
        "A client registered with jwks authenticates with private_key_jwt")
 def registration_jwks(ctx: Context) -> None:
     """Register a public key inline and redeem a code with a signed client assertion."""
@@ -133,7 +134,7 @@ def registration_jwks(ctx: Context) -> None:
         "client_id": client.client_id, "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": signed_assertion(key, client.client_id, token_endpoint),
     })
-    expect(response.status_code == 200, f"HTTP {response.status_code} {response.text[:200]}")
+    expect(response.status_code == 200, f"{excerpt(response)}")
 
 
 @check("porta-registration-read", PLAN, "RFC 7592 §2.1", "The client can read its registration")

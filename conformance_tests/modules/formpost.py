@@ -14,7 +14,7 @@ def _need_form_post(ctx: Context) -> None:
         skip("form_post is not in response_modes_supported")
 
 
-@check("oidcc-form-post-server", PLAN, "OAuth 2.0 Form Post Response Mode §2, OIDC Core §3.1.2.5",
+@check("porta-form-post-server", PLAN, "OAuth 2.0 Form Post Response Mode §2, OIDC Core §3.1.2.5",
        "The code response is POSTed to the redirect_uri")
 def form_post_code(ctx: Context) -> None:
     """The browser POSTs code and state (form-encoded) to the redirect_uri; nothing in the URL."""
@@ -26,7 +26,7 @@ def form_post_code(ctx: Context) -> None:
     ctx.id_token_claims(result_tokens["id_token"], result.client, result.nonce)
 
 
-@check("oidcc-form-post-error", PLAN, "OAuth 2.0 Form Post Response Mode §2, OIDC Core §3.1.2.6",
+@check("porta-form-post-error", PLAN, "OAuth 2.0 Form Post Response Mode §2, OIDC Core §3.1.2.6",
        "Errors are POSTed too (prompt=none without a session)")
 def form_post_error(ctx: Context) -> None:
     """login_required and state arrive by form POST."""

@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 
+from conformance_tests.checks import error_code, excerpt, refused
 from conformance_tests.config import ClientConfig
 from conformance_tests.context import AuthResult, Context
 from conformance_tests.keys import (
@@ -28,34 +29,12 @@ from conformance_tests.registry import check, expect, fail, skip
 PLAN = "security"
 
 
-def _error(response: requests.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("error") if isinstance(body, dict) else None
-
-
-def _refused(response: requests.Response, what: str, errors: set[str] | None = None) -> None:
-    """The token endpoint must answer with an error and no token."""
-    if response.status_code == 200:
-        fail(f"{what}: accepted (HTTP 200, tokens issued); expected an error response")
-    expect(response.status_code in {400, 401},
-           f"{what}: HTTP {response.status_code} {response.text[:200]}, expected a 400/401 error")
-    body: Any = {}
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    expect(not (isinstance(body, dict) and body.get("access_token")), f"{what}: an access token was issued")
-    if errors is not None:
-        expect(_error(response) in errors, f"{what}: error {_error(response)!r}, expected one of {sorted(errors)}")
+_error = error_code
+_refused = refused
 
 
 def _second_client(ctx: Context) -> ClientConfig:
-    if not ctx.metadata.get("registration_endpoint"):
-        skip("needs a second confidential client: the provider offers no dynamic registration")
-    return ctx.registered_client("second", {})
+    return ctx.second_client()
 
 
 def _offline(ctx: Context, client: ClientConfig) -> tuple[AuthResult, dict[str, Any]]:
@@ -79,19 +58,39 @@ def _userinfo_status(ctx: Context, access_token: str) -> int:
 # --- authorization code ------------------------------------------------------------------
 
 @check("rfc9700-code-reuse-revokes-tokens", PLAN, "RFC 6749 §4.1.2, §10.5",
-       "Redeeming a code twice revokes the tokens issued for it", required=False)
+       "Redeeming a code twice revokes the tokens issued for it (required with conforms_to rfc9700)",
+       required=False)
 def code_reuse_revokes(ctx: Context) -> None:
-    """RFC 6749 §4.1.2: the AS SHOULD revoke all tokens previously issued from a reused code."""
+    """RFC 6749 §4.1.2: the AS MUST deny a reused code and SHOULD revoke all tokens issued
+    from it. The revocation is a failure, not a warning, when op.toml declares
+    ``provider.conforms_to = ["rfc9700"]``: such a provider claims the code-injection
+    defences of the BCP, which assume a replayed code ends the grant."""
     result = ctx.authorize(ctx.client, scope="openid offline_access", extra={"prompt": "consent"})
     tokens = ctx.tokens(result)
+    check_code_reuse(ctx, result, tokens)
+
+
+def check_code_reuse(ctx: Context, result: AuthResult, tokens: dict[str, Any]) -> None:
+    """The second redemption is refused (a MUST) and what the first issued stops working
+    (a SHOULD, a MUST for a provider claiming RFC 9700)."""
     replay = ctx.redeem(result)
-    _refused(replay, "second redemption", {"invalid_grant"})
+    if replay.status_code == 200:
+        fail("second redemption of the code: accepted (HTTP 200); RFC 6749 §4.1.2 requires "
+             "invalid_grant", required=True)
+    if replay.status_code not in {400, 401} or error_code(replay) != "invalid_grant":
+        fail(f"second redemption of the code: {excerpt(replay)}, expected HTTP 400 invalid_grant "
+             "(RFC 6749 §4.1.2, §5.2)", required=True)
+    must = ctx.config.claims("rfc9700")
+    level = "required: the provider claims RFC 9700" if must else "recommended"
     if "refresh_token" in tokens:
         refreshed = _refresh(ctx, ctx.client, tokens["refresh_token"])
-        expect(refreshed.status_code != 200, "the refresh token issued for the reused code still works")
+        if refreshed.status_code == 200:
+            fail(f"the refresh token issued for the reused code still works ({level})", required=must)
     if ctx.metadata.get("userinfo_endpoint"):
-        expect(_userinfo_status(ctx, tokens["access_token"]) == 401,
-               "the access token issued for the reused code still works at UserInfo")
+        answer = ctx.userinfo_status(tokens["access_token"])
+        if answer.status_code != 401:
+            fail(f"the access token issued for the reused code still works at UserInfo: "
+                 f"{excerpt(answer)}, expected 401 ({level})", required=must)
 
 
 @check("rfc9700-code-other-client", PLAN, "RFC 6749 §4.1.3, §10.5",
@@ -244,13 +243,18 @@ def mix_up_advertised(ctx: Context) -> None:
        "Refresh tokens of public clients are rotated")
 def refresh_rotation(ctx: Context) -> None:
     """Public clients' refresh tokens MUST be sender-constrained or rotated; this suite sends
-    no DPoP/mTLS, so each refresh must return a new refresh token."""
-    client = ctx.public_client
-    _, tokens = _offline(ctx, client)
-    response = _refresh(ctx, client, tokens["refresh_token"])
-    expect(response.status_code == 200, f"refresh failed: HTTP {response.status_code} {response.text[:200]}")
-    new = response.json().get("refresh_token")
-    expect(new and new != tokens["refresh_token"], "the refresh response did not rotate the refresh token")
+    no DPoP/mTLS, so each refresh must return a new refresh token. With op.toml
+    ``provider.rotates_refresh_tokens = true`` the confidential client's must rotate too."""
+    clients = [ctx.public_client]
+    if ctx.config.rotates_refresh_tokens:  # op.toml says every client's tokens rotate
+        clients.append(ctx.client)
+    for client in clients:
+        _, tokens = _offline(ctx, client)
+        response = _refresh(ctx, client, tokens["refresh_token"])
+        expect(response.status_code == 200, f"refresh failed: {excerpt(response)}")
+        new = response.json().get("refresh_token")
+        expect(new and new != tokens["refresh_token"],
+               f"the refresh response did not rotate client {client.client_id}'s refresh token")
 
 
 @check("rfc9700-refresh-reuse-detected", PLAN, "RFC 9700 §4.14.2",
@@ -271,7 +275,8 @@ def refresh_reuse(ctx: Context) -> None:
 
 # --- client authentication ------------------------------------------------------------------
 
-def _pkjwt_client(ctx: Context) -> tuple[ClientConfig, ClientKey]:
+def pkjwt_client(ctx: Context) -> tuple[ClientConfig, ClientKey]:
+    """The run's private_key_jwt client and its key (skips without the method or registration)."""
     if not ctx.supports("token_endpoint_auth_methods_supported", "private_key_jwt"):
         skip("private_key_jwt is not in token_endpoint_auth_methods_supported")
     if not ctx.metadata.get("registration_endpoint"):
@@ -283,7 +288,8 @@ def _pkjwt_client(ctx: Context) -> tuple[ClientConfig, ClientKey]:
     return ctx.cache["pkjwt"]
 
 
-def _assertion_request(ctx: Context, client: ClientConfig, assertion: str) -> requests.Response:
+def assertion_request(ctx: Context, client: ClientConfig, assertion: str) -> requests.Response:
+    """Redeem a fresh code authenticating with ``assertion`` (RFC 7523 §2.2)."""
     result = ctx.authorize(client)
     return ctx.post(ctx.endpoint("token_endpoint"), data={
         "grant_type": "authorization_code", "code": result.code, "redirect_uri": client.redirect_uri,
@@ -296,29 +302,29 @@ def _assertion_request(ctx: Context, client: ClientConfig, assertion: str) -> re
        "A private_key_jwt client assertion is single-use")
 def assertion_replay(ctx: Context) -> None:
     """OIDC Core §9: client assertion JWTs MUST only be used once."""
-    client, key = _pkjwt_client(ctx)
+    client, key = pkjwt_client(ctx)
     assertion = signed_assertion(key, client.client_id, ctx.endpoint("token_endpoint"))
-    first = _assertion_request(ctx, client, assertion)
-    expect(first.status_code == 200, f"a fresh assertion was refused: HTTP {first.status_code} {first.text[:200]}")
-    _refused(_assertion_request(ctx, client, assertion), "replayed client assertion", {"invalid_client"})
+    first = assertion_request(ctx, client, assertion)
+    expect(first.status_code == 200, f"a fresh assertion was refused: {excerpt(first)}")
+    _refused(assertion_request(ctx, client, assertion), "replayed client assertion", {"invalid_client"})
 
 
 @check("rfc8725-client-assertion-alg-none", PLAN, "RFC 8725 §2.1, §3.1; OIDC Core §9",
        "A client assertion with alg none is refused")
 def assertion_alg_none(ctx: Context) -> None:
     """An unsigned JWT authenticates nobody."""
-    client, _ = _pkjwt_client(ctx)
+    client, _ = pkjwt_client(ctx)
     assertion = unsigned_assertion(client.client_id, ctx.endpoint("token_endpoint"))
-    _refused(_assertion_request(ctx, client, assertion), "alg none assertion", {"invalid_client"})
+    _refused(assertion_request(ctx, client, assertion), "alg none assertion", {"invalid_client"})
 
 
 @check("rfc8725-client-assertion-hs256-public-key", PLAN, "RFC 8725 §2.1, §3.1, §3.2",
        "An HS256 assertion keyed with the client's public key is refused")
 def assertion_key_confusion(ctx: Context) -> None:
     """The verifier must not let the token's alg pick how the registered public key is used."""
-    client, key = _pkjwt_client(ctx)
+    client, key = pkjwt_client(ctx)
     assertion = hs256_with_public_key(key, client.client_id, ctx.endpoint("token_endpoint"))
-    _refused(_assertion_request(ctx, client, assertion), "HS256 assertion keyed with the public key",
+    _refused(assertion_request(ctx, client, assertion), "HS256 assertion keyed with the public key",
              {"invalid_client"})
 
 

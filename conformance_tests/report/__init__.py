@@ -13,12 +13,14 @@ from importlib import resources
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from conformance_tests.registry import FAILED, PASSED, PLANS, SKIPPED, WARNING
+from conformance_tests.registry import BLOCKED, FAILED, PASSED, PLANS, SKIPPED, THROTTLED, WARNING
 from conformance_tests.runner import RunReport
+from conformance_tests.trace import render_text
 
 
 def write_json(report: RunReport, path: str | Path) -> None:
-    """``{"summary": {passed, failed, warnings, skipped}, "results": [...]}``."""
+    """``{"summary": {passed, failed, warnings, skipped, throttled}, "results": [...]}``; each
+    result carries its redacted HTTP ``trace``."""
     Path(path).write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
 
@@ -29,6 +31,7 @@ def junit_tree(report: RunReport) -> ET.ElementTree:
     root.set("tests", str(len(report.results)))
     root.set("failures", str(summary["failed"]))
     root.set("skipped", str(summary["skipped"]))
+    root.set("errors", str(summary["throttled"]))
     for plan in PLANS:
         results = [r for r in report.results if r.plan == plan]
         if not results:
@@ -47,7 +50,12 @@ def junit_tree(report: RunReport) -> ET.ElementTree:
             if r.status == FAILED:
                 note = f" (expected failure: {r.expected_failure})" if r.expected_failure else ""
                 failure = ET.SubElement(case, "failure", message=r.message[:500] + note, type="failed")
-                failure.text = f"{r.spec}\n{r.message}{note}"
+                failure.text = f"{r.spec}\n{r.message}{note}\n\n{render_text(r.trace)}"
+            elif r.status == BLOCKED:
+                ET.SubElement(case, "skipped", message=r.message[:500], type="blocked")
+            elif r.status == THROTTLED:
+                error = ET.SubElement(case, "error", message=r.message[:500], type="throttled")
+                error.text = f"{r.message}\n\n{render_text(r.trace)}"
             elif r.status == SKIPPED:
                 ET.SubElement(case, "skipped", message=r.message)
             elif r.status == WARNING:
@@ -90,34 +98,45 @@ def render_html(report: RunReport) -> str:
                 f'<td class="message">{html.escape(r.message)}{note}</td>'
                 f'<td class="num">{r.duration_s:.2f}</td></tr>'
             )
+            if r.trace:
+                exchanges = sum(1 for e in r.trace if "request" in e)
+                rows.append(
+                    f'<tr class="trace {r.status}"><td></td><td colspan="4"><details><summary>HTTP trace '
+                    f'({exchanges} exchanges, secrets redacted)</summary><pre>{html.escape(render_text(r.trace))}'
+                    '</pre></details></td></tr>'
+                )
         counts = " · ".join(
-            f"{sum(r.status == s for r in results)} {s}" for s in (PASSED, FAILED, WARNING, SKIPPED)
+            f"{sum(r.status == s for r in results)} {s}"
+            for s in (PASSED, FAILED, WARNING, SKIPPED, THROTTLED, BLOCKED)
+            if s not in (THROTTLED, BLOCKED) or any(r.status == s for r in results)
         )
         sections.append(
             f'<section><h2>{html.escape(plan)} <small>{counts}</small></h2><table>'
             '<thead><tr><th>verdict</th><th>test</th><th>spec</th><th>detail</th><th>time (s)</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></section>'
         )
-    attention = [r for r in report.results if r.status in (FAILED, WARNING)]
-    attention.sort(key=lambda r: (r.status != FAILED, PLANS.index(r.plan)))
+    attention = [r for r in report.results if r.status in (FAILED, WARNING, THROTTLED)]
+    attention.sort(key=lambda r: ((FAILED, THROTTLED, WARNING).index(r.status), PLANS.index(r.plan)))
     if attention:
         items = "".join(
             f'<li class="{r.status}"><a href="#t-{html.escape(r.id)}"><code>{html.escape(r.id)}</code></a> '
-            f'<span class="badge {r.status}">{r.status}</span> {html.escape(r.message[:160])}</li>'
+            f'<span class="badge {r.status}">{r.status}</span> {html.escape(r.message)}</li>'
             for r in attention
         )
         sections.insert(0, f'<section class="attention"><h2>Needs attention</h2><ul>{items}</ul></section>')
-    verdict = "FAILED" if report.exit_status else "PASSED"
+    status = report.exit_status
+    verdict, verdict_class = {0: ("PASSED", "passed"), 3: ("THROTTLED", "throttled")}.get(status, ("FAILED", "failed"))
     values = {
         "css": css,
         "issuer": html.escape(report.issuer),
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started_at)),
         "verdict": verdict,
-        "verdict_class": "failed" if report.exit_status else "passed",
+        "verdict_class": verdict_class,
         "passed": str(summary["passed"]),
         "failed": str(summary["failed"]),
         "warnings": str(summary["warnings"]),
         "skipped": str(summary["skipped"]),
+        "throttled": str(summary["throttled"]),
         "sections": "\n".join(sections),
     }
     for key, value in values.items():

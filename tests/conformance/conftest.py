@@ -45,7 +45,9 @@ def broken_config(broken: BrokenOP, tmp_path: Path) -> Path:
         "issuer": broken.issuer,
         "user": {"username": USERNAME, "password": PASSWORD},
         # The double pushes SETs before answering the withdrawal: no need to wait long.
-        "timing": {"event_wait_s": 1},
+        "timing": {"event_wait_s": 1, "code_reuse_wait_s": 1},
+        # The double claims RFC 9700, so its SHOULDs that the BCP relies on are MUSTs here.
+        "provider": {"conforms_to": ["rfc9700"]},
     })
 
 
@@ -57,5 +59,5 @@ def chromium_available() -> bool:
     return importlib.util.find_spec("playwright") is not None and os.path.exists("/usr/bin/chromium")
 
 
-BROWSER_PLAN = "oidcc-server,oidcc-prompt-login,oidcc-form-post-server,oidcc-rp-initiated-logout,rfc9700-clickjacking-login"
+BROWSER_PLAN = "oidcc-server,oidcc-prompt-login,porta-form-post-server,oidcc-rp-initiated-logout,rfc9700-clickjacking-login"
 """A few tests that exercise every browser-driver path: login, consent, form_post, logout."""

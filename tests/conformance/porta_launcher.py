@@ -156,6 +156,8 @@ def porta_op(workdir: Path, *, settings: dict[str, str] | None = None) -> Iterat
                    "redirect_uri": REDIRECT_URI, "post_logout_redirect_uri": POST_LOGOUT_URI},
         "public_client": {"client_id": native["client_id"], "redirect_uri": NATIVE_REDIRECT_URI},
         "user": {"username": USERNAME, "password": PASSWORD},
+        # oidcc-codereuse-30seconds waits 30 s by default; 2 s exercises the same rule in CI
+        "timing": {"code_reuse_wait_s": 2},
     }
     assert op.log_path is not None
     with _serve(env, port, op.log_path):

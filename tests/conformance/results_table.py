@@ -6,8 +6,9 @@
     python -m tests.conformance.results_table porta.json node.json   # from saved JSON reports
 
 The run uses the same deployments as the CI tests (tests/conformance/porta_launcher.py and
-tests/interop/node_op), the form driver, and Porta's expected-failures list; the expired-code
-test runs against a second instance of each provider whose codes live 2 s.
+tests/interop/node_op), the form driver, and each provider's expected-failures list; the
+expiry tests run against a second instance of each provider whose codes (and, for Porta,
+access tokens) live 2 s.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-SYMBOL = {"passed": "pass", "failed": "**FAIL**", "warning": "warn", "skipped": "skip"}
+SYMBOL = {"passed": "pass", "failed": "**FAIL**", "warning": "warn", "skipped": "skip", "throttled": "throttled"}
 
 
 def table(porta: dict[str, Any], node: dict[str, Any]) -> str:
@@ -50,6 +51,25 @@ def table(porta: dict[str, Any], node: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plan_summary(porta: dict[str, Any], node: dict[str, Any]) -> str:
+    """Markdown: one row per plan, the verdict counts of each provider."""
+    from conformance_tests.registry import PLANS, all_tests
+
+    lines = ["| plan | tests | Porta | node-oidc-provider 9.13.3 |", "| --- | --- | --- | --- |"]
+    for plan in PLANS:
+        ids = [t.id for t in all_tests() if t.plan == plan]
+        cells = []
+        for report in (porta, node):
+            results = [r for r in report["results"] if r["plan"] == plan]
+            counts = {}
+            for r in results:
+                key = SYMBOL[r["status"]].strip("*").lower() + (" (known)" if r.get("expected_failure") else "")
+                counts[key] = counts.get(key, 0) + 1
+            cells.append(", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])))
+        lines.append(f"| {plan} | {len(ids)} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
 def _run_both(workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     from conformance_tests.cli import main
     from tests.conformance.conftest import write_op_toml
@@ -62,25 +82,30 @@ def _run_both(workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         main(["run", "--config", str(config), "--no-colour", "--report-json", str(workdir / f"{name}.json"),
               *extra])
 
-    expired = {"timing": {"code_lifetime_s": 2}}
+    expired = {"timing": {"code_lifetime_s": 2, "access_token_lifetime_s": 2, "code_reuse_wait_s": 2}}
+    waits = "rfc9700-code-expired,rfc6750-userinfo-expired-token"
     known = ["--expected-failures", str(Path(__file__).with_name("porta_expected_failures.txt"))]
     with porta_op(workdir / "porta") as op:
         run("porta", op.op_toml, *known)
-        with share_database_with(op, workdir, {"PORTA_AUTH_CODE_TTL": "2"}) as short:
-            run("porta-expiry", {**short.op_toml, **expired}, "--plan", "rfc9700-code-expired", *known)
+        ttl = {"PORTA_AUTH_CODE_TTL": "2", "PORTA_ACCESS_TOKEN_TTL": "2"}
+        with share_database_with(op, workdir, ttl) as short:
+            run("porta-expiry", {**short.op_toml, **expired}, "--plan", waits, *known)
+    node_known = ["--expected-failures", str(Path(__file__).with_name("node_expected_failures.txt"))]
     with node_op(clients=[RP, NATIVE]) as issuer:
-        run("node", node_op_toml(issuer))
-    with node_op(clients=[RP, NATIVE], code_ttl=2) as issuer:
-        run("node-expiry", {**node_op_toml(issuer), **expired}, "--plan", "rfc9700-code-expired")
+        run("node", node_op_toml(issuer), *node_known)
+    with node_op(clients=[RP, NATIVE], code_ttl=2) as issuer:  # the launcher cannot shorten access tokens
+        node_expired = {"timing": {"code_lifetime_s": 2, "code_reuse_wait_s": 2}}
+        run("node-expiry", {**node_op_toml(issuer), **node_expired}, "--plan", "rfc9700-code-expired", *node_known)
     reports = {}
+    summary_key = {"passed": "passed", "failed": "failed", "warning": "warnings", "skipped": "skipped",
+                   "throttled": "throttled"}
     for name in ("porta", "node"):
         report = json.loads((workdir / f"{name}.json").read_text())
-        [expiry] = json.loads((workdir / f"{name}-expiry.json").read_text())["results"]
-        old = next(r for r in report["results"] if r["id"] == expiry["id"])
-        report["results"][report["results"].index(old)] = expiry
-        summary_key = {"passed": "passed", "failed": "failed", "warning": "warnings", "skipped": "skipped"}
-        report["summary"][summary_key[old["status"]]] -= 1
-        report["summary"][summary_key[expiry["status"]]] += 1
+        for expiry in json.loads((workdir / f"{name}-expiry.json").read_text())["results"]:
+            old = next(r for r in report["results"] if r["id"] == expiry["id"])
+            report["results"][report["results"].index(old)] = expiry
+            report["summary"][summary_key[old["status"]]] -= 1
+            report["summary"][summary_key[expiry["status"]]] += 1
         reports[name] = report
     return reports["porta"], reports["node"]
 
@@ -89,12 +114,18 @@ def main() -> None:
     """Entry point: print the Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", nargs="*", metavar="REPORT_JSON", help="porta.json node.json")
+    parser.add_argument("--save", metavar="DIR", help="also write porta.json and node.json to DIR")
     args = parser.parse_args()
     if args.reports:
         porta, node = (json.loads(Path(p).read_text()) for p in args.reports)
     else:
         with tempfile.TemporaryDirectory() as workdir:
             porta, node = _run_both(Path(workdir))
+    if args.save:
+        for name, report in (("porta", porta), ("node", node)):
+            (Path(args.save) / f"{name}.json").write_text(json.dumps(report))
+    print(plan_summary(porta, node))
+    print()
     print(table(porta, node))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,8 +12,19 @@ import pytest
 from conformance_tests import config as op_config
 from conformance_tests import report
 from conformance_tests.cli import main
+from conformance_tests.context import check_id_token_claims, token_hash
 from conformance_tests.drivers.base import choose_button, parse_forms
-from conformance_tests.registry import PLANS, ConformanceTest, all_tests, expect, select, skip
+from conformance_tests.oidf import BASIC_PLAN
+from conformance_tests.registry import (
+    PLANS,
+    CheckFailed,
+    ConformanceTest,
+    all_tests,
+    expect,
+    fail,
+    select,
+    skip,
+)
 from conformance_tests.runner import Result, RunReport, load_expected_failures, run_one
 from tests.conformance.broken_op.server import BrokenOP
 from tests.conformance.conftest import write_op_toml
@@ -144,6 +156,63 @@ def test_expected_failures_do_not_fail_the_run_and_shrink(tmp_path: Path) -> Non
         load_expected_failures(listing)
 
 
+def test_a_failure_can_carry_its_own_level() -> None:
+    """fail(required=True) inside a recommended test is FAILED; required=False a WARNING."""
+    must = run_one(_fake("t", False, lambda: fail("MUST broken", required=True)), None, {})  # type: ignore[arg-type]
+    should = run_one(_fake("t", True, lambda: fail("SHOULD broken", required=False)), None, {})  # type: ignore[arg-type]
+    assert (must.status, should.status) == ("failed", "warning")
+
+
+# --- ID token claims -----------------------------------------------------------------------
+
+NOW = 1_800_000_000
+GOOD = {"iss": "https://op.example", "sub": "s", "aud": "rp", "iat": NOW, "exp": NOW + 300, "nonce": "n"}
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"exp": NOW}, "exp 1800000000 is not after its iat 1800000000"),
+    ({"aud": "other"}, "aud 'other' does not contain the client_id 'rp'"),
+    ({"aud": ["rp", "other"]}, "several audiences ['rp', 'other'] but no azp"),
+    ({"azp": "other"}, "azp 'other' is not the client_id 'rp'"),
+    ({"iss": "https://op.example/"}, "iss 'https://op.example/' is not the issuer 'https://op.example'"),
+    ({"iat": NOW - 3600, "exp": NOW + 60}, "iat 1799996400 is -3600 s from this machine's clock"),
+    ({"exp": NOW - 31, "iat": NOW - 100}, "ID token expired: exp 1799999969"),
+    ({"nonce": "m"}, "nonce 'm' is not the request's nonce 'n'"),
+    ({"exp": "soon"}, "exp 'soon' is not a NumericDate"),
+])
+def test_id_token_claims_are_checked_strictly_and_named(change: dict, words: str) -> None:
+    with pytest.raises(CheckFailed, match=re.escape(words)):
+        check_id_token_claims({**GOOD, **change}, issuer="https://op.example", client_id="rp", nonce="n", now=NOW)
+
+
+def test_id_token_claims_accept_a_good_token() -> None:
+    check_id_token_claims(GOOD, issuer="https://op.example", client_id="rp", nonce="n", now=NOW + 20)
+    check_id_token_claims({**GOOD, "aud": ["rp", "api"], "azp": "rp"}, issuer="https://op.example",
+                          client_id="rp", nonce="n", now=NOW)
+
+
+def test_token_hashes_match_the_examples_of_oidc_core_appendix_a() -> None:
+    assert token_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", "RS256") == "77QmUPtjPfzWtF2AnpK9RQ"
+    assert token_hash("Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk", "RS256") == "LDktKdoQak3Pk0cnXxCltA"
+
+
+# --- OIDF basic plan -----------------------------------------------------------------------
+
+def test_every_module_of_the_oidf_basic_plan_has_a_test_or_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    ids = {t.id: t for t in all_tests()}
+    names = [m.name for m in BASIC_PLAN]
+    assert len(names) == 38 and len(set(names)) == 38
+    for module in BASIC_PLAN:
+        if module.test_id is None:
+            assert module.reason, module.name
+        else:
+            assert module.test_id == module.name and module.test_id in ids, module.name
+    basic_oidf_ids = {t.id for t in ids.values() if t.plan == "basic" and t.id.startswith("oidcc-")}
+    assert basic_oidf_ids <= set(names), basic_oidf_ids - set(names)
+    assert main(["oidf"]) == 0
+    assert "oidcc-codereuse-30seconds" in capsys.readouterr().out
+
+
 # --- reports -----------------------------------------------------------------------------
 
 def _sample_report() -> RunReport:
@@ -160,10 +229,11 @@ def _sample_report() -> RunReport:
 def test_json_report_shape(tmp_path: Path) -> None:
     report.write_json(_sample_report(), tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"] == {"passed": 1, "failed": 1, "warnings": 1, "skipped": 1}
+    assert data["summary"] == {"passed": 1, "failed": 1, "warnings": 1, "skipped": 1, "throttled": 0, "blocked": 0}
     for result in data["results"]:
         assert {"id", "plan", "status", "spec", "message", "duration_s"} <= set(result)
-        assert result["status"] in {"passed", "failed", "warning", "skipped"}
+        assert result["status"] in {"passed", "failed", "warning", "skipped", "throttled", "blocked"}
+        assert isinstance(result["trace"], list)
 
 
 def test_junit_report(tmp_path: Path) -> None:
@@ -293,3 +363,171 @@ def test_missing_chromium_is_a_usage_error(broken: BrokenOP, tmp_path: Path,
                                                             "chromium": str(tmp_path / "no-chromium")}})
     assert main(["run", "--config", str(config), "--plan", "oidcc-server"]) == 2
     assert "cannot run" in capsys.readouterr().err
+
+
+# --- HTTP traces -----------------------------------------------------------------------------
+
+def _run_against(broken: BrokenOP, tmp_path: Path, plan: str, *extra: str,
+                 fault: str | None = None) -> tuple[int, dict, str]:
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
+                                                  "user": {"username": USERNAME, "password": PASSWORD},
+                                                  "timing": {"throttle_wait_s": 5, "code_reuse_wait_s": 1}})
+    broken.set_fault(fault)
+    try:
+        status = main(["run", "--config", str(config), "--plan", plan, "--no-colour",
+                       "--report-json", str(tmp_path / "r.json"), "--report-html", str(tmp_path / "r.html"),
+                       *extra])
+    finally:
+        broken.set_fault(None)
+    return status, json.loads((tmp_path / "r.json").read_text()), (tmp_path / "r.html").read_text()
+
+
+def test_every_result_carries_a_redacted_http_trace(broken: BrokenOP, tmp_path: Path) -> None:
+    from tests.conformance.broken_op.app import PASSWORD
+
+    status, data, page = _run_against(broken, tmp_path, "rfc6749-refresh-scope-not-widened")
+    [result] = data["results"]
+    assert status == 0 and result["status"] == "passed", result
+    text = json.dumps(result["trace"])
+    urls = [e["request"]["url"] for e in result["trace"] if "request" in e]
+    assert any(u.endswith("/token") for u in urls) and any("/authorize?" in u for u in urls)
+    token_calls = [e for e in result["trace"] if "request" in e and e["request"]["url"].endswith("/token")]
+    assert all(e["request"]["headers"]["Authorization"] == "Basic [redacted]" for e in token_calls)
+    first = json.loads(token_calls[0]["response"]["body"])
+    assert first["access_token"] == first["refresh_token"] == "[redacted]"
+    assert first["id_token"]["redacted_jwt"]["claims"]["iss"] == broken.issuer  # readable, not usable
+    assert "grant_type=authorization_code" in token_calls[0]["request"]["body"]
+    assert "code=%5Bredacted%5D" in token_calls[0]["request"]["body"] or "code=[redacted]" in token_calls[0]["request"]["body"]
+    assert PASSWORD not in text and "password=[redacted]" in text
+    assert "double_sid=" not in text  # cookies
+    assert not re.search(r"code(=|%3D)(?!%5Bredacted|\[redacted)[\w-]{8}", text), "a code leaked"
+    registered = [e for e in result["trace"] if "request" in e and e["request"]["url"].endswith("/register")]
+    for entry in registered:
+        assert '"client_secret": "[redacted]"' in entry["response"]["body"]
+    assert "<details><summary>HTTP trace (" in page and "secrets redacted" in page
+
+
+def test_a_form_post_response_keeps_its_code_out_of_the_trace(broken: BrokenOP, tmp_path: Path) -> None:
+    status, data, _ = _run_against(broken, tmp_path, "porta-form-post-server")
+    [result] = data["results"]
+    assert status == 0, result
+    pages = [e["response"]["body"] for e in result["trace"] if "request" in e and 'name="code"' in e["response"]["body"]]
+    assert pages and all('name="code" value="[redacted]"' in p for p in pages)
+
+
+def test_a_failure_names_both_values_and_a_provider_page_is_not_cut_short() -> None:
+    from conformance_tests.drivers.base import Outcome
+
+    reason = "the client is not allowed to use this redirect_uri because " + "x" * 400 + " END"
+    outcome = Outcome(kind="page", url="https://op/authorize", status=400, html=f"<p>{reason}</p>")
+    assert "END" in outcome.describe()
+
+
+# --- strict, throttling ---------------------------------------------------------------------
+
+def test_strict_makes_warnings_fail_the_run(broken: BrokenOP, tmp_path: Path) -> None:
+    status, data, _ = _run_against(broken, tmp_path, "rfc9700-mix-up-defence-advertised", fault="iss_not_advertised")
+    assert (status, data["results"][0]["status"]) == (0, "warning")
+    status, data, _ = _run_against(broken, tmp_path, "rfc9700-mix-up-defence-advertised", "--strict",
+                                   fault="iss_not_advertised")
+    assert (status, data["results"][0]["status"], data["strict"]) == (1, "warning", True)
+
+
+def test_a_throttled_request_is_repeated_after_retry_after(broken: BrokenOP, tmp_path: Path) -> None:
+    broken.set_fault(None)
+    broken.state.throttle.update({"/token": 2, "/login": 1})
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
+                                                  "user": {"username": USERNAME, "password": PASSWORD}})
+    try:
+        status = main(["run", "--config", str(config), "--plan", "oidcc-server", "--no-colour",
+                       "--report-json", str(tmp_path / "r.json")])
+    finally:
+        broken.set_fault(None)
+    [result] = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert (status, result["status"]) == (0, "passed"), result
+    assert [e["response"]["status"] for e in result["trace"]
+            if "request" in e and e["request"]["url"].endswith("/token")] == [429, 429, 200]
+
+
+def test_a_provider_that_keeps_throttling_is_reported_throttled_not_failed(broken: BrokenOP, tmp_path: Path) -> None:
+    broken.set_fault(None)
+    broken.state.throttle["/token"] = -1
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
+                                                  "user": {"username": USERNAME, "password": PASSWORD}})
+    try:
+        status = main(["run", "--config", str(config), "--plan", "oidcc-server,porta-discovery-pkce-s256",
+                       "--no-colour", "--report-json", str(tmp_path / "r.json"),
+                       "--report-junit", str(tmp_path / "r.xml")])
+    finally:
+        broken.set_fault(None)
+    data = json.loads((tmp_path / "r.json").read_text())
+    verdicts = {r["id"]: r for r in data["results"]}
+    assert verdicts["oidcc-server"]["status"] == "throttled"
+    assert "the provider throttled the suite: HTTP 429 for POST" in verdicts["oidcc-server"]["message"]
+    assert verdicts["porta-discovery-pkce-s256"]["status"] == "passed"
+    assert data["summary"]["throttled"] == 1 and data["summary"]["failed"] == 0
+    assert status == 3
+    junit = ET.parse(tmp_path / "r.xml").getroot()
+    assert junit.find(".//testcase[@name='oidcc-server']/error[@type='throttled']") is not None
+
+
+def test_retry_after_is_read_as_seconds_or_a_date() -> None:
+    import email.utils
+    import time as clock
+
+    import requests
+
+    from conformance_tests.throttle import retry_after
+
+    response = requests.Response()
+    response.headers["Retry-After"] = "7"
+    assert retry_after(response) == 7.0
+    response.headers["Retry-After"] = email.utils.formatdate(clock.time() + 120, usegmt=True)
+    assert 100 < (retry_after(response) or 0) <= 120
+    response.headers["Retry-After"] = "soon"
+    assert retry_after(response) is None
+
+
+def test_pyjwt_errors_are_reworded_with_both_values() -> None:
+    import jwt as pyjwt
+
+    from conformance_tests.context import describe_jwt_error
+
+    token = pyjwt.encode({"aud": "rp-one", "iss": "https://a.example", "exp": 1}, "k" * 32, algorithm="HS256")
+    with pytest.raises(pyjwt.InvalidAudienceError) as caught:
+        pyjwt.decode(token, "k" * 32, algorithms=["HS256"], audience="rp-two", options={"verify_exp": False})
+    message = describe_jwt_error(caught.value, token, audience="rp-two")
+    assert "'rp-one'" in message and "'rp-two'" in message
+    with pytest.raises(pyjwt.InvalidIssuerError) as issuer:
+        pyjwt.decode(token, "k" * 32, algorithms=["HS256"], issuer="https://b.example",
+                     options={"verify_exp": False, "verify_aud": False})
+    message = describe_jwt_error(issuer.value, token, issuer="https://b.example")
+    assert "https://a.example" in message and "https://b.example" in message
+
+
+def test_one_cause_gives_one_failure_and_the_rest_are_blocked_by_it(broken: BrokenOP, tmp_path: Path) -> None:
+    """An ID token that expires as it is issued breaks every test that validates one; only
+    the first reports it as a failure, the others are blocked by it."""
+    status, data, page = _run_against(broken, tmp_path, "basic,config", fault="id_token_exp_equals_iat")
+    failed = [r for r in data["results"] if r["status"] == "failed"]
+    blocked = [r for r in data["results"] if r["status"] == "blocked"]
+    assert [r["id"] for r in failed] == ["oidcc-server"], failed
+    assert len(blocked) >= 10 and {r["blocked_by"] for r in blocked} == {"oidcc-server"}
+    assert all(r["message"].startswith("blocked by oidcc-server (same failure): ID token exp") for r in blocked)
+    assert not [r for r in data["results"] if r["status"] == "warning"], "a MUST shown as a warning"
+    assert data["summary"]["failed"] == 1 and data["summary"]["blocked"] == len(blocked)
+    assert status == 1 and "blocked" in page
+
+
+def test_failure_signature_ignores_values_but_not_wording() -> None:
+    from conformance_tests.runner import failure_signature
+
+    assert failure_signature("exp 17 is not after iat 17 at 'https://a/x'") == \
+        failure_signature("exp 18 is not after iat 18 at 'https://b/y'")
+    assert failure_signature("refresh widened the scope") != failure_signature("refresh narrowed the scope")

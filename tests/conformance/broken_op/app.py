@@ -51,13 +51,73 @@ FAULTS: dict[str, str] = {
     "login_page_framable": "the login page sends no anti-framing headers",
     "logout_open_redirect": "end_session redirects to any post_logout_redirect_uri",
     "login_redirect_307": "the login form is answered with a 307 redirect",
+    "client_secret_unchecked": "the token endpoint accepts any client secret",
+    "client_secret_any_client": "a client authenticates with any registered client's secret",
+    "auth_method_not_enforced": "clients may authenticate with a method other than the registered one",
+    "assertion_aud_unchecked": "client assertions for any audience are accepted",
+    "assertion_exp_unchecked": "expired client assertions are accepted",
+    "token_redirect_uri_optional": "a token request without redirect_uri is accepted",
+    "refresh_narrows_scope": "a refresh without scope returns a narrower scope than granted",
+    "refresh_widens_scope": "a refresh grants any scope it asks for",
+    "refresh_any_client": "any client can redeem any refresh token",
+    "revocation_noop": "the revocation endpoint answers 200 and revokes nothing",
+    "revocation_unknown_token_error": "revoking an unknown token answers 400",
+    "revocation_without_client_auth": "revocation requests need no client authentication",
+    "revocation_any_client": "a client can revoke another client's tokens",
+    "introspection_active_as_string": "introspection answers active as the string \"true\"",
+    "introspection_without_auth": "introspection needs no client authentication",
+    "introspection_ignores_revocation": "introspection reports revoked tokens active",
+    "userinfo_ignores_revocation": "UserInfo accepts revoked access tokens",
+    "id_token_at_hash_wrong": "the ID token's at_hash is not the access token's hash",
+    "id_token_exp_equals_iat": "ID tokens expire the second they are issued (exp == iat)",
+    "id_token_iat_stale": "ID tokens carry an iat an hour in the past",
+    "id_token_azp_other": "ID tokens name another party in azp (and in aud)",
+    "id_token_nonce_dropped": "the ID token does not carry the request's nonce",
+    "id_token_wrong_key": "ID tokens are signed with a key that is not in the JWKS",
+    "id_token_auth_time_missing": "ID tokens never carry auth_time, even when max_age was sent",
+    "max_age_ignored": "max_age does not force a new login",
+    "state_dropped": "the authorization response leaves out state",
+    "response_type_missing_accepted": "a request without response_type is treated as code",
+    "redirect_uri_unchecked": "any redirect_uri is accepted at the authorization endpoint",
+    "redirect_uri_query_ignored": "redirect_uri is compared without its query",
+    "prompt_none_shows_login": "prompt=none without a session shows the login page",
+    "prompt_login_ignored": "prompt=login does not force a new login",
+    "userinfo_wrong_sub": "UserInfo answers with another subject than the ID token's",
+    "userinfo_no_challenge": "UserInfo refuses invalid tokens without a WWW-Authenticate challenge",
+    "refresh_changes_sub": "ID tokens from a refresh name another subject",
+    "discovery_issuer_mismatch": "discovery's issuer has a trailing slash the configured issuer lacks",
+    "jwks_private_members": "the JWK Set publishes the private exponent",
+    "pkce_not_advertised": "discovery does not list S256 in code_challenge_methods_supported",
+    "form_post_no_iss": "form_post responses carry no iss",
+    "registration_accepts_fragment": "redirect URIs with a fragment can be registered",
+    "registration_accepts_relative": "relative redirect URIs can be registered",
+    "logout_target_unchecked_with_hint": "with an id_token_hint, logout redirects to any post_logout_redirect_uri",
+    "logout_prefix_match": "post_logout_redirect_uri matched by prefix",
+    "logout_hint_unverified": "the id_token_hint's signature is not verified at logout",
+    "display_page_refused": "display=page is refused",
+    "display_popup_refused": "display=popup is refused",
+    "ui_locales_refused": "ui_locales is refused",
+    "claims_locales_refused": "claims_locales is refused",
+    "acr_values_refused": "acr_values is refused",
+    "authorize_post_unsupported": "the authorization endpoint answers POST with 405",
+    "pkce_s256_compared_as_plain": "the code_verifier is compared with the challenge as if method were plain",
+    "code_reusable_after_delay": "a used code is forgotten after half a second and can be redeemed again",
+    "address_withheld": "scope address releases no address claim",
+    "phone_withheld": "scope phone releases no phone claims",
+    "scope_claims_withheld": "UserInfo releases no claims of the profile, address or phone scopes",
+    "id_token_alg_none_honoured": "a client registered for alg none gets unsigned ID tokens, none not advertised",
+    "client_secret_jwt_unverified": "client_secret_jwt assertions are accepted without checking the HMAC",
+    "request_object_ignored": "a request object is ignored and the query parameters alone are served",
+    "request_uri_ignored": "request_uri is ignored and the query parameters alone are served",
+    "access_token_never_expires": "UserInfo accepts access tokens past their lifetime",
     "consent_receipt_wrong_typ": "consent receipts are signed with typ JWT instead of consent-receipt+jwt",
     "consent_unticked_claim_released": "claims the person unticked are released anyway",
     "consent_withdrawal_keeps_tokens": "withdrawing consent leaves the issued tokens working",
     "consent_event_not_pushed": "no consent-withdrawn SET is pushed to the RP",
     "consent_export_chain_broken": "the exported ledger's hash chain does not verify",
 }
-SCOPE_CLAIMS = {"email": ["email", "email_verified"], "profile": ["name"]}
+SCOPE_CLAIMS = {"email": ["email", "email_verified"], "profile": ["name"], "address": ["address"],
+                "phone": ["phone_number", "phone_number_verified"]}
 """Claims each scope asks for, as recorded in consent records."""
 
 USERNAME = "bob@example.com"
@@ -73,6 +133,7 @@ class Client:
     post_logout_redirect_uris: list[str] = field(default_factory=list)
     jwks: dict[str, Any] | None = None
     consent_event_endpoint: str | None = None
+    unsigned_id_tokens: bool = False
 
 
 @dataclass
@@ -85,17 +146,26 @@ class State:
     access_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     revoked_families: set[str] = field(default_factory=set)
+    revoked_access: set[str] = field(default_factory=set)
     seen_jti: set[str] = field(default_factory=set)
     code_lifetime_s: float = 60.0
+    access_token_lifetime_s: float = 300.0
     ledgers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     receipts: dict[str, list[str]] = field(default_factory=dict)
     consents: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     revoked_records: set[str] = field(default_factory=set)
+    throttle: dict[str, int] = field(default_factory=dict)
+    """path: how many requests to it are answered 429 before it is served again (-1: all)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _half_hash(value: str) -> str:
+    """at_hash for RS256 (OIDC Core §3.3.2.11)."""
+    return _b64(hashlib.sha256(value.encode()).digest()[:16])
 
 
 def create_app(issuer: str) -> Flask:
@@ -104,6 +174,7 @@ def create_app(issuer: str) -> Flask:
     state = State()
     app.config["STATE"] = state
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())),
                   "kid": "double-rs256", "alg": "RS256", "use": "sig"}
     receipt_key = ec.generate_private_key(ec.SECP256R1())
@@ -112,6 +183,16 @@ def create_app(issuer: str) -> Flask:
 
     def fault(name: str) -> bool:
         return name in state.faults
+
+    @app.before_request
+    def throttled() -> Response | None:
+        """HTTP 429 with Retry-After 0 while state.throttle says so (RFC 6585 §4)."""
+        left = state.throttle.get(request.path, 0)
+        if left == 0:
+            return None
+        if left > 0:
+            state.throttle[request.path] = left - 1
+        return Response("slow down", 429, {"Retry-After": "0"})
 
     def error_redirect(req: dict[str, Any], error: str) -> Response:
         params = {"error": error, "state": req.get("state", "")}
@@ -138,6 +219,10 @@ def create_app(issuer: str) -> Flask:
         return state.sessions.get(request.cookies.get("double_sid", ""))
 
     def redirect_ok(client: Client, uri: str) -> bool:
+        if fault("redirect_uri_unchecked"):
+            return True
+        if fault("redirect_uri_query_ignored"):
+            return uri.split("?")[0] in {r.split("?")[0] for r in client.redirect_uris}
         if fault("redirect_uri_prefix_match"):
             return any(uri.startswith(r) for r in client.redirect_uris)
         return uri in client.redirect_uris
@@ -151,40 +236,53 @@ def create_app(issuer: str) -> Flask:
             "userinfo_endpoint": f"{issuer}/userinfo",
             "jwks_uri": f"{issuer}/jwks",
             "registration_endpoint": f"{issuer}/register",
+            "revocation_endpoint": f"{issuer}/revoke",
+            "introspection_endpoint": f"{issuer}/introspect",
             "end_session_endpoint": f"{issuer}/logout",
-            "scopes_supported": ["openid", "email", "offline_access"],
+            "scopes_supported": ["openid", "email", "profile", "address", "phone", "offline_access"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                      "private_key_jwt", "none"],
+                                                      "client_secret_jwt", "private_key_jwt", "none"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
             "consent_receipts_supported": True,
             "consent_withdrawal_endpoint": f"{issuer}/consent/withdraw",
             "consent_export_endpoint": f"{issuer}/consent/export",
         }
         if fault("iss_not_advertised"):
             del meta["authorization_response_iss_parameter_supported"]
+        if fault("discovery_issuer_mismatch"):
+            meta["issuer"] = issuer + "/"
+        if fault("pkce_not_advertised"):
+            del meta["code_challenge_methods_supported"]
         return jsonify(meta)
 
     @app.get("/jwks")
     def jwks() -> Response:
-        return jsonify({"keys": [public_jwk, receipt_jwk]})
+        published = {**public_jwk, "d": "leaked"} if fault("jwks_private_members") else public_jwk
+        return jsonify({"keys": [published, receipt_jwk]})
 
     @app.post("/register")
     def register() -> tuple[Response, int]:
         body = request.get_json(silent=True) or {}
         uris = body.get("redirect_uris") or []
-        if not uris or any("#" in u or not u.startswith(("http://", "https://")) for u in uris):
+        bad_fragment = any("#" in u for u in uris) and not fault("registration_accepts_fragment")
+        relative = any(not u.startswith(("http://", "https://")) for u in uris)
+        if not uris or bad_fragment or (relative and not fault("registration_accepts_relative")):
             return jsonify({"error": "invalid_redirect_uri"}), 400
         method = body.get("token_endpoint_auth_method", "client_secret_basic")
         client = Client(client_id=secrets.token_hex(8), redirect_uris=uris, auth_method=method,
                         post_logout_redirect_uris=body.get("post_logout_redirect_uris", []),
-                        jwks=body.get("jwks"), consent_event_endpoint=body.get("consent_event_endpoint"))
-        if method in {"client_secret_basic", "client_secret_post"}:
+                        jwks=body.get("jwks"), consent_event_endpoint=body.get("consent_event_endpoint"),
+                        unsigned_id_tokens=body.get("id_token_signed_response_alg") == "none"
+                        and fault("id_token_alg_none_honoured"))
+        if method in {"client_secret_basic", "client_secret_post", "client_secret_jwt"}:
             client.secret = secrets.token_urlsafe(24)
         state.clients[client.client_id] = client
         info = {**body, "client_id": client.client_id, "token_endpoint_auth_method": method}
@@ -192,21 +290,37 @@ def create_app(issuer: str) -> Flask:
             info.update(client_secret=client.secret, client_secret_expires_at=0)
         return jsonify(info), 201
 
-    @app.get("/authorize")
-    def authorize() -> Response:
-        req = request.args.to_dict()
+    @app.route("/authorize", methods=["GET", "POST"])
+    def authorize() -> Any:
+        if request.method == "POST" and fault("authorize_post_unsupported"):
+            return Response("method not allowed", 405)
+        req = (request.form if request.method == "POST" else request.args).to_dict()
         client = state.clients.get(req.get("client_id", ""))
         if client is None or not redirect_ok(client, req.get("redirect_uri", "")):
             return page("<p>invalid client or redirect_uri</p>")
+        if "request" in req and not fault("request_object_ignored"):
+            return error_redirect(req, "request_not_supported")
+        if "request_uri" in req and not fault("request_uri_ignored"):
+            return error_redirect(req, "request_uri_not_supported")
+        refused = {"display_page_refused": req.get("display") == "page",
+                   "display_popup_refused": req.get("display") == "popup",
+                   "ui_locales_refused": "ui_locales" in req, "claims_locales_refused": "claims_locales" in req,
+                   "acr_values_refused": "acr_values" in req}
+        if any(hit and fault(name) for name, hit in refused.items()):
+            return error_redirect(req, "invalid_request")
+        if "response_type" not in req and fault("response_type_missing_accepted"):
+            req["response_type"] = "code"
         if req.get("response_type") != "code":
             return error_redirect(req, "invalid_request")
         if client.auth_method == "none" and "code_challenge" not in req and not fault("public_client_without_pkce"):
             return error_redirect(req, "invalid_request")
         current = session()
         prompt = req.get("prompt", "").split()
-        too_old = current and "max_age" in req and time.time() - current["auth_time"] > int(req["max_age"])
-        if current is None or "login" in prompt or too_old:
-            if "none" in prompt:
+        too_old = (current and "max_age" in req and not fault("max_age_ignored")
+                   and time.time() - current["auth_time"] > int(req["max_age"]))
+        relogin = "login" in prompt and not fault("prompt_login_ignored")
+        if current is None or relogin or too_old:
+            if "none" in prompt and not fault("prompt_none_shows_login"):
                 return error_redirect(req, "login_required")
             pending_id = secrets.token_urlsafe(16)
             state.pending[pending_id] = req
@@ -293,13 +407,29 @@ def create_app(issuer: str) -> Flask:
         state.codes[code] = {"req": req, "sub": current["sub"], "auth_time": current["auth_time"],
                              "issued": time.time(), "used": False, "family": secrets.token_hex(8),
                              "record": record, "released": released}
-        return respond(req, {"code": code, "state": req.get("state", ""), "iss": issuer})
+        params = {"code": code, "state": req.get("state", ""), "iss": issuer}
+        if fault("state_dropped"):
+            del params["state"]
+        if fault("form_post_no_iss") and req.get("response_mode") == "form_post":
+            del params["iss"]
+        return respond(req, params)
+
+    def secret_ok(client: Client, presented: str) -> bool:
+        if fault("client_secret_unchecked"):
+            return True
+        if fault("client_secret_any_client"):
+            return any(c.secret and hmac.compare_digest(c.secret, presented) for c in state.clients.values())
+        return bool(client.secret) and hmac.compare_digest(client.secret or "", presented)
+
+    def method_ok(client: Client, method: str) -> bool:
+        return client.auth_method == method or fault("auth_method_not_enforced")
 
     def authenticate_client() -> Client | None:
         form = request.form
         if request.authorization and request.authorization.type == "basic":
             client = state.clients.get(request.authorization.username or "")
-            ok = client and client.secret and hmac.compare_digest(client.secret, request.authorization.password or "")
+            ok = (client and method_ok(client, "client_secret_basic")
+                  and secret_ok(client, request.authorization.password or ""))
             return client if ok else None
         if "client_assertion" in form:
             return assertion_client(form["client_assertion"], form.get("client_id", ""))
@@ -308,11 +438,13 @@ def create_app(issuer: str) -> Flask:
             return None
         if client.auth_method == "none":
             return client
-        ok = client.secret and hmac.compare_digest(client.secret, form.get("client_secret", ""))
+        ok = method_ok(client, "client_secret_post") and secret_ok(client, form.get("client_secret", ""))
         return client if ok else None
 
     def assertion_client(assertion: str, client_id: str) -> Client | None:
         client = state.clients.get(client_id)
+        if client is not None and client.auth_method == "client_secret_jwt":
+            return secret_jwt_client(client, assertion)
         if client is None or not client.jwks:
             return None
         try:
@@ -334,7 +466,10 @@ def create_app(issuer: str) -> Flask:
             else:
                 key = jwt.PyJWK(client.jwks["keys"][0]).key
                 claims = jwt.decode(assertion, key, algorithms=["ES256", "RS256"],
-                                    audience=[f"{issuer}/token", issuer])
+                                    audience=[f"{issuer}/token", issuer],
+                                    options={"verify_aud": not fault("assertion_aud_unchecked"),
+                                             "verify_exp": not fault("assertion_exp_unchecked"),
+                                             "require": ["exp", "jti"]})
         except (jwt.PyJWTError, ValueError, KeyError):
             return None
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
@@ -345,23 +480,54 @@ def create_app(issuer: str) -> Flask:
             state.seen_jti.add(claims.get("jti"))
         return client
 
+    def secret_jwt_client(client: Client, assertion: str) -> Client | None:
+        """client_secret_jwt (OIDC Core §9): HS256 keyed with the client secret."""
+        try:
+            claims = jwt.decode(assertion, client.secret or "", algorithms=["HS256"],
+                                audience=[f"{issuer}/token", issuer],
+                                options={"verify_signature": not fault("client_secret_jwt_unverified"),
+                                         "require": ["exp", "jti"]})
+        except jwt.PyJWTError:
+            return None
+        if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
+            return None
+        with state.lock:
+            if claims["jti"] in state.seen_jti:
+                return None
+            state.seen_jti.add(claims["jti"])
+        return client
+
     def token_error(error: str, status: int = 400) -> tuple[Response, int]:
         return jsonify({"error": error}), status
 
     def issue(client: Client, sub: str, scope: str, family: str, nonce: str | None,
               auth_time: int, record: dict[str, Any] | None = None,
-              released: list[str] | None = None) -> dict[str, Any]:
+              released: list[str] | None = None, refreshed: bool = False) -> dict[str, Any]:
         access = secrets.token_urlsafe(24)
         record_id = record["record_id"] if record else None
-        state.access_tokens[access] = {"sub": sub, "family": family, "scope": scope,
-                                       "released": released or [], "record_id": record_id}
         now = int(time.time())
+        state.access_tokens[access] = {"sub": sub, "family": family, "scope": scope, "client_id": client.client_id,
+                                       "released": released or [], "record_id": record_id,
+                                       "exp": time.time() + state.access_token_lifetime_s, "iat": now}
         claims = {"iss": issuer, "sub": sub, "aud": client.client_id, "iat": now, "exp": now + 300,
-                  "auth_time": auth_time}
-        if nonce:
+                  "auth_time": auth_time, "at_hash": _half_hash(access + ("x" if fault("id_token_at_hash_wrong") else ""))}
+        if nonce and not fault("id_token_nonce_dropped"):
             claims["nonce"] = nonce
+        if fault("id_token_auth_time_missing"):
+            del claims["auth_time"]
+        if fault("id_token_exp_equals_iat"):
+            claims["exp"] = now
+        if fault("id_token_iat_stale"):
+            claims["iat"] = now - 3600
+        if fault("id_token_azp_other"):
+            claims.update(aud=[client.client_id, "another-rp"], azp="another-rp")
+        if refreshed and fault("refresh_changes_sub"):
+            claims["sub"] = sub + "-someone-else"
+        signer = other_key if fault("id_token_wrong_key") else key
+        id_token = (jwt.encode(claims, None, algorithm="none") if client.unsigned_id_tokens
+                    else jwt.encode(claims, signer, algorithm="RS256", headers={"kid": "double-rs256"}))
         out = {"access_token": access, "token_type": "Bearer", "expires_in": 300, "scope": scope,
-               "id_token": jwt.encode(claims, key, algorithm="RS256", headers={"kid": "double-rs256"})}
+               "id_token": id_token}
         if "offline_access" in scope.split():
             refresh = secrets.token_urlsafe(24)
             state.refresh_tokens[refresh] = {"client_id": client.client_id, "sub": sub, "scope": scope,
@@ -393,17 +559,19 @@ def create_app(issuer: str) -> Flask:
             record = state.codes.get(form.get("code", ""))
             if record is None:
                 return token_error("invalid_grant")
-            if record["used"] and not fault("code_reusable"):
+            forgotten = fault("code_reusable_after_delay") and record["used"] and time.time() - record["used"] > 0.5
+            if record["used"] and not fault("code_reusable") and not forgotten:
                 if not fault("code_reuse_keeps_tokens"):
                     state.revoked_families.add(record["family"])
                 return token_error("invalid_grant")
-            record["used"] = True
+            record["used"] = time.time()
         req = record["req"]
         if req["client_id"] != client.client_id and not fault("code_any_client"):
             return token_error("invalid_grant")
         if time.time() - record["issued"] > state.code_lifetime_s and not fault("code_never_expires"):
             return token_error("invalid_grant")
-        if form.get("redirect_uri") != req["redirect_uri"] and not fault("token_ignores_redirect_uri"):
+        omitted = "redirect_uri" not in form and fault("token_redirect_uri_optional")
+        if form.get("redirect_uri") != req["redirect_uri"] and not (fault("token_ignores_redirect_uri") or omitted):
             return token_error("invalid_grant")
         verifier = form.get("code_verifier")
         challenge = req.get("code_challenge")
@@ -412,7 +580,8 @@ def create_app(issuer: str) -> Flask:
                 if not fault("pkce_verifier_optional"):
                     return token_error("invalid_grant")
             else:
-                computed = _b64(hashlib.sha256(verifier.encode()).digest())
+                computed = verifier if fault("pkce_s256_compared_as_plain") else _b64(
+                    hashlib.sha256(verifier.encode()).digest())
                 if computed != challenge and not fault("pkce_verifier_unchecked"):
                     return token_error("invalid_grant")
         elif verifier and not fault("pkce_downgrade"):
@@ -423,8 +592,16 @@ def create_app(issuer: str) -> Flask:
     def refresh_grant(client: Client) -> Any:
         with state.lock:
             record = state.refresh_tokens.get(request.form.get("refresh_token", ""))
-            if record is None or record["client_id"] != client.client_id:
+            if record is None or (record["client_id"] != client.client_id and not fault("refresh_any_client")):
                 return token_error("invalid_grant")
+            scope = record["scope"]
+            asked = request.form.get("scope")
+            if asked is not None:
+                if not set(asked.split()) <= set(scope.split()) and not fault("refresh_widens_scope"):
+                    return token_error("invalid_scope")
+                scope = asked
+            if fault("refresh_narrows_scope") and asked is None:
+                scope = "openid"
             if record["family"] in state.revoked_families:
                 return token_error("invalid_grant")
             if record["record"] and record["record"]["record_id"] in state.revoked_records:
@@ -434,8 +611,8 @@ def create_app(issuer: str) -> Flask:
                 return token_error("invalid_grant")
             rotate = not fault("refresh_not_rotated")
             record["used"] = rotate
-        out = issue(client, record["sub"], record["scope"], record["family"], None, record["auth_time"],
-                    record["record"], record["released"])
+        out = issue(client, record["sub"], scope, record["family"], None, record["auth_time"],
+                    record["record"], record["released"], refreshed=True)
         if not rotate:
             state.refresh_tokens.pop(out["refresh_token"], None)
             out["refresh_token"] = request.form["refresh_token"]
@@ -446,17 +623,71 @@ def create_app(issuer: str) -> Flask:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else request.form.get("access_token", "")
         record = state.access_tokens.get(token)
-        if (record is None or record["family"] in state.revoked_families
+        revoked = token in state.revoked_access and not fault("userinfo_ignores_revocation")
+        expired = record is not None and record["exp"] <= time.time() and not fault("access_token_never_expires")
+        revoked = revoked or expired
+        if (record is None or revoked or record["family"] in state.revoked_families
                 or record["record_id"] in state.revoked_records):
-            return Response("", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        info: dict[str, Any] = {"sub": record["sub"]}
+            challenge = {} if fault("userinfo_no_challenge") else {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            return Response("", 401, challenge)
+        info: dict[str, Any] = {"sub": record["sub"] + ("-other" if fault("userinfo_wrong_sub") else "")}
         if "email" in record["released"]:
             info["email"] = USERNAME
         if "email_verified" in record["released"]:
             info["email_verified"] = True
         if "name" in record["released"]:
             info["name"] = "Bob Broken"
+        withheld = fault("scope_claims_withheld")
+        if "address" in record["released"] and not (withheld or fault("address_withheld")):
+            info["address"] = {"country": "NZ"}
+        if "phone_number" in record["released"] and not (withheld or fault("phone_withheld")):
+            info.update(phone_number="+64 4 000 0000", phone_number_verified=False)
+        if withheld:
+            info.pop("name", None)
         return jsonify(info)
+
+    @app.post("/revoke")
+    def revoke() -> Any:
+        """RFC 7009: a refresh token revokes its family, an access token only itself."""
+        client = authenticate_client()
+        if client is None and not fault("revocation_without_client_auth"):
+            return token_error("invalid_client", 401)
+        token = request.form.get("token", "")
+        record = state.refresh_tokens.get(token) or state.access_tokens.get(token)
+        if record is None:
+            return token_error("invalid_request") if fault("revocation_unknown_token_error") else ("", 200)
+        owner = client is not None and record["client_id"] == client.client_id
+        if (owner or fault("revocation_any_client") or client is None) and not fault("revocation_noop"):
+            if token in state.refresh_tokens:
+                state.revoked_families.add(record["family"])
+            else:
+                state.revoked_access.add(token)
+        return "", 200
+
+    @app.post("/introspect")
+    def introspect() -> Any:
+        """RFC 7662: only the client a token was issued to learns that it is active."""
+        client = authenticate_client()
+        if client is None and not fault("introspection_without_auth"):
+            return token_error("invalid_client", 401)
+        token = request.form.get("token", "")
+        access, refresh = state.access_tokens.get(token), state.refresh_tokens.get(token)
+        record = access or refresh
+        ignore = fault("introspection_ignores_revocation")
+        active = record is not None and (client is None or record["client_id"] == client.client_id)
+        if active and not ignore:
+            active = (record["family"] not in state.revoked_families and token not in state.revoked_access
+                      and not (refresh and refresh["used"]))
+        if active and access:
+            active = access["exp"] > time.time()
+        if not active:
+            return jsonify({"active": False})
+        body = {"active": "true" if fault("introspection_active_as_string") else True,
+                "scope": record["scope"], "client_id": record["client_id"], "sub": record["sub"],
+                "token_type": "Bearer" if access else "refresh_token"}
+        if access:
+            body.update(exp=int(access["exp"]), iat=access["iat"])
+        return jsonify(body)
 
     @app.post("/consent/withdraw")
     def withdraw() -> Any:
@@ -504,7 +735,8 @@ def create_app(issuer: str) -> Flask:
         if hint:
             try:
                 claims = jwt.decode(hint, key.public_key(), algorithms=["RS256"], issuer=issuer,
-                                    options={"verify_aud": False, "verify_exp": False})
+                                    options={"verify_aud": False, "verify_exp": False,
+                                             "verify_signature": not fault("logout_hint_unverified")})
                 client = state.clients.get(claims["aud"])
             except jwt.PyJWTError:
                 return page("<p>invalid id_token_hint</p>")
@@ -512,6 +744,10 @@ def create_app(issuer: str) -> Flask:
             client = state.clients.get(request.args["client_id"])
         state.sessions.pop(request.cookies.get("double_sid", ""), None)
         allowed = client is not None and target in client.post_logout_redirect_uris
+        if client is not None and target and fault("logout_prefix_match"):
+            allowed = any(target.startswith(u) for u in client.post_logout_redirect_uris)
+        if hint and fault("logout_target_unchecked_with_hint"):
+            allowed = True
         if target and (allowed or fault("logout_open_redirect")):
             query = {"state": request.args["state"]} if "state" in request.args else {}
             return redirect(target + (("?" + urlencode(query)) if query else ""), code=302)

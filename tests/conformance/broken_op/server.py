@@ -19,12 +19,19 @@ class BrokenOP:
     issuer: str
     state: State
 
-    def set_fault(self, name: str | None, code_lifetime_s: float = 60.0) -> None:
+    def set_fault(self, name: str | None, code_lifetime_s: float = 60.0,
+                  access_token_lifetime_s: float = 300.0) -> None:
         """Switch exactly one fault on (None: all off) and set the code lifetime."""
         if name is not None and name not in FAULTS:
             raise KeyError(name)
         self.state.faults = {name} if name else set()
         self.state.code_lifetime_s = code_lifetime_s
+        self.state.access_token_lifetime_s = access_token_lifetime_s
+        self.state.throttle = {}
+
+    def throttle(self, path: str, times: int) -> None:
+        """Answer the next ``times`` requests to ``path`` with 429 (-1: every one)."""
+        self.state.throttle[path] = times
 
 
 @contextmanager
