@@ -132,6 +132,7 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     csrf.exempt(pages.end_session_endpoint)
     # JSON-only (see its docstring): cross-site forms cannot produce application/json.
     csrf.exempt(account.api_withdrawal_document)
+    csrf.exempt(portability.api_export)
 
     limiter = Limiter(get_remote_address, app=app, default_limits=[])
     app.extensions["porta"]["limiter"] = limiter

@@ -51,7 +51,7 @@ def provider_metadata(settings: Settings) -> dict[str, Any]:
         "consent_receipts_supported": True,
         "consent_spec_version": consent_spec.SPEC_VERSION,
         "consent_withdrawal_endpoint": issuer + "/account/api/withdrawals",
-        "consent_export_endpoint": issuer + "/account/export",
+        "consent_export_endpoint": issuer + "/account/api/export",
         "consent_management_uri": issuer + "/account",
         "consent_receipt_signing_alg_values_supported": ["ES256"],
         "authorization_details_types_supported": [CONSENT_DETAIL_TYPE],

@@ -9,7 +9,16 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from idp.base.clock import now
 from idp.base.settings import trusted_issuers
@@ -80,6 +89,48 @@ def export_download(login) -> Response | str | tuple[str, int]:
         mimetype="application/jose" if encrypt else "application/jwt",
         headers={"Content-Disposition": f'attachment; filename="{name}"', **NO_STORE},
     )
+
+
+@bp.route("/account/api/export", methods=["POST"])
+def api_export() -> Response | tuple[Response, int]:
+    """The export for programs acting for the signed-in person (``consent_export_endpoint``,
+    consent_spec SPEC.md §19.7): ``{"passphrase": "…"}`` gives the encrypted form (§12.1
+    form 1), ``{"encrypt": false}`` the signed JWS alone. JSON-only, like the withdrawal
+    API: a cross-site form cannot send ``application/json``, so it needs no CSRF token.
+    """
+    login = current_login()
+    if login is None:
+        return _api_error("login_required", "sign in at /login first", 401)
+    if request.mimetype != "application/json":
+        return _api_error("invalid_request", "the body must be application/json", 415)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _api_error("invalid_request", "the body must be a JSON object")
+    passphrase = body.get("passphrase")
+    if body.get("encrypt") is False and passphrase is None:
+        encrypt = False
+    elif isinstance(passphrase, str):
+        encrypt = True
+    else:
+        return _api_error(
+            "invalid_request",
+            'send {"passphrase": "..."} for an encrypted export, or {"encrypt": false}',
+        )
+    ctx = context()
+    lifetime = timedelta(seconds=ctx.settings.export_ttl)
+    try:
+        token = exports.sign_export(ctx, exports.export(ctx, login.user, lifetime=lifetime))
+        if encrypt:
+            token = exports.encrypt_export(token, passphrase)
+    except ExportError as error:
+        return _api_error("invalid_request", str(error))
+    return Response(
+        token, mimetype="application/jose" if encrypt else "application/jwt", headers=NO_STORE
+    )
+
+
+def _api_error(error: str, description: str, status: int = 400) -> tuple[Response, int]:
+    return jsonify({"error": error, "error_description": description}), status
 
 
 def _export_page(login, error: str | None = None, status: int = 200) -> tuple[str, int]:

@@ -170,7 +170,22 @@ def payload_of(token: str) -> dict[str, Any]:
 
 def test_discovery_names_the_export_endpoint(http):
     metadata = http.get("/.well-known/openid-configuration").get_json()
-    assert metadata["consent_export_endpoint"] == ISSUER + "/account/export"
+    assert metadata["consent_export_endpoint"] == ISSUER + "/account/api/export"
+
+
+def test_the_export_api_answers_the_persons_session_in_json_only(app, http, consented):
+    """SPEC.md §19.7: POST JSON; the signed form on request, else encrypted; never without a
+    session, never from a form post (no CSRF token needed, none accepted instead)."""
+    assert app.test_client().post("/account/api/export", json={"encrypt": False}).status_code == 401
+    form = http.post("/account/api/export", data={"encrypt": "false"})
+    assert form.status_code == 415
+    assert http.post("/account/api/export", json={}).status_code == 400
+    signed = http.post("/account/api/export", json={"encrypt": False})
+    assert signed.status_code == 200 and signed.mimetype == "application/jwt"
+    assert jwt.get_unverified_header(signed.get_data(as_text=True))["typ"] == "portable-profile+jwt"
+    sealed = http.post("/account/api/export", json={"passphrase": "a long passphrase"})
+    assert sealed.mimetype == "application/jose"
+    assert sealed.get_data(as_text=True).count(".") == 4
 
 
 def test_export_needs_the_persons_session(app):
