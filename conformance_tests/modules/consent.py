@@ -10,8 +10,8 @@ test skips otherwise. The HTTP surface this profile expects is named once, in
   POSTed as JSON by the person's logged-in browser session;
 * a client registered with ``consent_event_endpoint`` receives consent events as RFC 8935
   pushes of RFC 8417 SETs (SPEC §13); the suite listens on 127.0.0.1 for them;
-* ``consent_export_endpoint`` (discovery) returns the person's ``portable-profile`` export
-  (SPEC §12) to the person's logged-in session.
+* ``consent_export_endpoint`` (discovery), POSTed ``{"encrypt": false}`` from the person's
+  logged-in session, returns the signed ``portable-profile`` export (SPEC §12, §19.7).
 
 consent_spec is imported only when a test runs, so the suite installs without it.
 """
@@ -239,14 +239,18 @@ def ledger_export(ctx: Context) -> None:
     browser = ctx.browser()
     try:
         ctx.login_and_tokens(scope="openid email", session=browser, extra={"prompt": "consent"})
-        status, body = browser.fetch("GET", endpoint)
+        # SPEC.md §19.7: the person's session POSTs JSON and asks for the signed form.
+        status, body = browser.fetch("POST", endpoint, json_body={"encrypt": False})
     finally:
         browser.close()
     expect(status == 200, f"export answered HTTP {status}: {body[:BODY_EXCERPT]}")
     body = body.strip()
     if body.count(".") == 2 and not body.startswith("{"):
         header = jwt.get_unverified_header(body)
-        expect(header.get("typ") == "portable-profile+json", f"signed export typ {header.get('typ')!r}")
+        expect(
+            header.get("typ") in ("portable-profile+jwt", "portable-profile+json"),
+            f"signed export typ {header.get('typ')!r}, expected 'portable-profile+jwt'",
+        )
         document = jwt.decode(body, ctx.signing_key(header), algorithms=[header["alg"]],
                               options={"verify_aud": False, "verify_exp": False})
     else:

@@ -714,7 +714,7 @@ def create_app(issuer: str) -> Flask:
                           headers={"Content-Type": "application/secevent+jwt"})
         return jsonify({"record_id": new["record_id"]}), 200
 
-    @app.get("/consent/export")
+    @app.post("/consent/export")
     def export() -> Any:
         current = session()
         if current is None:

@@ -36,7 +36,8 @@ def _vector(name: str) -> dict[str, Any]:
 
 def new_record(*, subject: str, client_id: str, requested: list[str], granted: list[str],
                ledger: list[dict[str, Any]]) -> dict[str, Any]:
-    """A ``given`` consent record appended after ``ledger``'s last entry."""
+    """A ``given`` consent record appended after ``ledger``'s last entry, or ``renewed`` when it
+    replaces the relationship's active record (SPEC.md §6.3: one open lineage per site)."""
     record = _vector("given.json")
     claim_template = record["request"]["claims"][CLAIM_TEMPLATE]
     record["request"]["claims"] = {c: {**copy.deepcopy(claim_template), "essential": False} for c in requested}
@@ -51,6 +52,9 @@ def new_record(*, subject: str, client_id: str, requested: list[str], granted: l
                   previous_hash=ledger_head(ledger) if ledger else GENESIS_HASH,
                   decided_at=_now(), recorded_at=_now())
     record.pop("expires_at", None)
+    same_site = [r for r in ledger if r["request"]["relying_party"]["client_id"] == client_id]
+    if same_site and same_site[-1]["state"] in consent_spec.lifecycle.ACTIVE_STATES:
+        record.update(state="renewed", replaces=same_site[-1]["record_id"])
     problems = consent_spec.validate(record, "consent-record")
     if problems:
         raise AssertionError(f"double built an invalid record: {problems[:3]}")
