@@ -627,9 +627,9 @@ class SmtpSink:
         return [m for m in self.messages if address.lower() in m["To"].lower()]
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpSink]:
-    """An SMTP server the test talks to over a real socket; stopped at the end of the test."""
+@contextmanager
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message; stopped on exit."""
     import email
     import email.policy
     import socket
@@ -654,6 +654,13 @@ def smtp_server() -> Iterator[SmtpSink]:
         yield SmtpSink(f"smtp://127.0.0.1:{port}", received)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    """An SMTP server the test talks to over a real socket; stopped at the end of the test."""
+    with smtp_sink() as sink:
+        yield sink
 
 
 def wait_for_background(app) -> None:

@@ -118,14 +118,8 @@ class Outbox(Aggregate):
     ) -> None:
         """Record one attempt's outcome: delivered, due again at ``retry_at``, or failed."""
         if accepted:
-            row.status, row.delivered_at, row.last_error = "delivered", now(), None
-        else:
-            row.last_error = error
-            if retry_at is None:
-                row.status = "failed"
-            else:
-                row.next_attempt_at = retry_at
-        self.session.commit()
+            row.delivered_at = now()
+        self._finish(row, "delivered" if accepted else None, error, retry_at)
 
     def enqueue_mail(
         self, *, recipient: str, subject: str, text_body: str, html_body: str | None, purpose: str
@@ -152,7 +146,15 @@ class Outbox(Aggregate):
     ) -> None:
         """Record one sending attempt: sent, due again at ``retry_at``, or failed."""
         if sent:
-            row.status, row.sent_at, row.last_error = "sent", now(), None
+            row.sent_at = now()
+        self._finish(row, "sent" if sent else None, error, retry_at)
+
+    def _finish(
+        self, row: Any, done: str | None, error: str | None, retry_at: datetime | None
+    ) -> None:
+        """Close a claimed row as ``done``, or keep it for ``retry_at`` (failed without one)."""
+        if done is not None:
+            row.status, row.last_error = done, None
         else:
             row.last_error = error
             if retry_at is None:

@@ -11,12 +11,9 @@ claims arrive at B; a tampered export is refused whole.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
 import secrets
-import socket
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -24,13 +21,13 @@ from urllib.parse import urlencode
 import jwt
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 from jwcrypto import jwe, jwk
 
 import consent_spec
 from idp.profile.personas import create_persona
 from idp.storage import Store
 from idp.storage.db import make_engine, make_sessionmaker
+from tests.conftest import smtp_sink
 from tests.live import LivePorta, browser_login
 
 REDIRECT = "http://127.0.0.1:9/callback"  # nothing listens: the redirect is captured
@@ -158,24 +155,8 @@ def _payload(token: str) -> dict:
 @pytest.fixture(scope="module")
 def mailbox():
     """A real SMTP server on 127.0.0.1 that B sends its mail to."""
-    received: list = []
-
-    class Keep:
-        async def handle_DATA(self, server, session, envelope):
-            received.append(
-                email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-            )
-            return "250 Message accepted"
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}", received
-    finally:
-        controller.stop()
+    with smtp_sink() as sink:
+        yield sink.url, sink.messages
 
 
 @pytest.fixture(scope="module")
