@@ -11,7 +11,8 @@ from idp.storage.models import User
 
 
 def delete_account(ctx: Context, user: User, password: str) -> list[str]:
-    """Delete the person's account (GDPR Art. 17); returns the client_ids told of the withdrawal.
+    """Delete the person's account (GDPR Art. 17); returns the client_ids a consent-withdrawn
+    notice was queued for (sites without an event endpoint are withdrawn but not told).
 
     1. Every relationship with an active consent is withdrawn through
        :func:`idp.consent.decisions.withdraw`: a ``withdrawn`` record and receipt, the
@@ -33,19 +34,26 @@ def delete_account(ctx: Context, user: User, password: str) -> list[str]:
     if authenticate(ctx.store, user.email, password) is None:
         raise DeletionRefusedError("the password is not right; nothing was deleted")
     told: list[str] = []
+    withdrawn: list[str] = []  # their back-channel logout went out with the withdrawal
     client_ids = ctx.store.relationship_client_ids(user.id)
     for client_id in sorted(client_ids):
         client = ctx.store.get_client(client_id)
         if client is None or decisions.current(ctx, user.id, client_id) is None:
             continue
         decisions.withdraw(ctx, user, client, reason="account deleted")
-        told.append(client_id)
+        if client.metadata_.get(events.ENDPOINT_METADATA):  # a notice was queued for it
+            told.append(client_id)
+        withdrawn.append(client_id)
     live = ctx.store.live_grants(user.id)
     logged_out: set[tuple[str, str | None]] = set()
     for grant in list(live):
         ctx.store.revoke_grant(grant.id, "account_deleted")
         client = ctx.store.get_client(grant.client_id)
-        if client is None or grant.client_id in told or (grant.client_id, grant.sid) in logged_out:
+        if (
+            client is None
+            or grant.client_id in withdrawn
+            or (grant.client_id, grant.sid) in logged_out
+        ):
             continue
         logged_out.add((grant.client_id, grant.sid))
         events.enqueue_backchannel_logout(

@@ -18,6 +18,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -34,6 +35,7 @@ from idp.profile import mail
 from idp.profile.personas import list_personas
 from idp.storage import Store
 from idp.web.common import context, current_login, error_page, store
+from idp.web.labels import claim_label
 
 bp = Blueprint("account", __name__)
 
@@ -134,7 +136,6 @@ def relationship_page(login, client_id: str) -> str | tuple[str, int]:
         "relationship.html",
         user=login.user,
         rel=data,
-        message=request.args.get("done"),
         personas=list_personas(store(), login.user.id),
     )
 
@@ -153,7 +154,17 @@ def _change(login, client_id: str, action: str, claims: list[str]) -> tuple[bool
     except decisions.ConsentError as error:
         return False, str(error)
     deliver_in_background()
-    return True, "withdrawn" if action == "withdraw" else "narrowed"
+    # Built from what happened, never from the URL: the site is said to be told only
+    # when a notice was queued for it (DESIGN §4, true status).
+    if action == "withdraw":
+        done = "Consent withdrawn: the site's tokens are revoked"
+    else:
+        done = f"Stopped sharing {', '.join(claim_label(c) for c in claims)} with this site"
+    if client.metadata_.get(events.ENDPOINT_METADATA):
+        done += "; a notice to the site is queued, and its delivery is listed below."
+    else:
+        done += "; this site registered no address for notices, so it was not told."
+    return True, done
 
 
 @bp.route("/account/relationships/<client_id>/withdraw", methods=["POST"])
@@ -163,9 +174,8 @@ def withdraw_page(login, client_id: str) -> Response | tuple[str, int]:
     ok, message = _change(login, client_id, "withdraw", [])
     if not ok:
         return error_page("Nothing was changed", message, 400)
-    return redirect(
-        url_for("account.relationship_page", client_id=client_id, done=message), code=303
-    )
+    flash(message, "done")
+    return redirect(url_for("account.relationship_page", client_id=client_id), code=303)
 
 
 @bp.route("/account/relationships/<client_id>/narrow", methods=["POST"])
@@ -182,9 +192,8 @@ def narrow_page(login, client_id: str) -> Response | tuple[str, int]:
     ok, message = _change(login, client_id, "narrow", remove)
     if not ok:
         return error_page("Nothing was changed", message, 400)
-    return redirect(
-        url_for("account.relationship_page", client_id=client_id, done=message), code=303
-    )
+    flash(message, "done")
+    return redirect(url_for("account.relationship_page", client_id=client_id), code=303)
 
 
 @bp.route("/account/relationships/<client_id>/persona", methods=["POST"])
@@ -200,12 +209,9 @@ def persona_page(login, client_id: str) -> Response | tuple[str, int]:
             decisions.switch_persona(ctx, login.user, client, request.form.get("persona") or None)
     except decisions.ConsentError as error:
         return error_page("Nothing was changed", str(error), 400)
-    return redirect(
-        url_for(
-            "account.relationship_page", client_id=client_id, done="switched to another persona"
-        ),
-        code=303,
-    )
+    # A persona switch queues no notice: the banner says only what changed.
+    flash("From now on this site receives the values of the persona you picked.", "done")
+    return redirect(url_for("account.relationship_page", client_id=client_id), code=303)
 
 
 @bp.route("/account/receipts/<record_id>", methods=["GET"])

@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -383,7 +384,6 @@ def personas_page(login) -> tuple[str, int] | Response:
         ],
         name=name,
         name_error=name_error,
-        message=request.args.get("done"),
     )
 
 
@@ -452,4 +452,5 @@ def persona_delete(login, persona_id: str) -> tuple[str, int] | Response:
     name = persona.name
     with store().unit_of_work():
         persona_store.delete_persona(store(), persona)
-    return redirect(url_for("profile.personas_page", done=f"Deleted the persona {name}."), code=303)
+    flash(f"Deleted the persona {name}.", "done")
+    return redirect(url_for("profile.personas_page"), code=303)

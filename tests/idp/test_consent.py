@@ -11,6 +11,7 @@ disclosure log). Expiry is produced by editing a row, never by waiting.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -748,3 +749,31 @@ def test_rp_fetches_its_own_receipts_with_client_authentication(app, http, perso
     assert wrong.status_code == 401
     other = make_client(app, client_name="Other RP", redirect_uris=["https://other.example/cb"])
     assert http.post("/consent/receipts", headers=basic(other)).get_json() == {"receipts": []}
+
+
+# -- true status: banners come from what happened, never from the URL ----------------------------
+
+
+def _banners(http, client_id: str, query: str = "") -> list[str]:
+    html = http.get(f"/account/relationships/{client_id}{query}").get_data(as_text=True)
+    return re.findall(r'<p class="done" role="status">([^<]*)</p>', html)
+
+
+def test_a_banner_says_the_site_was_told_only_when_a_notice_was_queued(app, http, person, shop):
+    """DESIGN §4 honesty rules: the site with an event endpoint is said to get a notice; one
+    without is said not to have been told; no banner text is ever taken from ``?done=``."""
+    tokens_for(http, shop)
+    assert _banners(http, shop.client_id, "?done=withdrawn.%20The%20site%20has%20been%20told") == []
+    response = dashboard_change(http, shop.client_id, "narrow", keep=["name", SHOE])
+    assert "done=" not in response.headers["Location"]
+    (banner,) = _banners(http, shop.client_id)
+    assert "Stopped sharing Email address" in banner and "a notice to the site is queued" in banner
+    assert len(outbox(app, shop.client_id, NARROWED)) == 1
+    assert _banners(http, shop.client_id) == []  # shown once
+
+    quiet = make_client(app, client_name="Quiet Cafe", consent_event_endpoint=None)
+    tokens_for(http, quiet)
+    dashboard_change(http, quiet.client_id, "withdraw")
+    (banner,) = _banners(http, quiet.client_id)
+    assert banner.startswith("Consent withdrawn") and "so it was not told" in banner
+    assert "has been told" not in banner
