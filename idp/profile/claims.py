@@ -42,6 +42,21 @@ VERIFIED_CLAIMS = "verified_claims"
 PROTOCOL_CLAIMS = ("sub", "auth_time", "acr", "amr", "nonce", "sid")
 
 
+def granted_scopes(scopes: list[str], granted_claims: list[str]) -> list[str]:
+    """The scope values a grant carries after the person's choice (RFC 6749 §3.3).
+
+    A scope value that stands for claims (OIDC Core §5.4) stays only when the person
+    granted at least one of its claims: a site told ``scope=email`` after every email
+    claim was refused would be told something the person did not choose.
+    """
+    granted = set(granted_claims)
+    return [
+        scope
+        for scope in scopes
+        if scope not in SCOPE_CLAIMS or granted.intersection(SCOPE_CLAIMS[scope])
+    ]
+
+
 def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
     """Parse the ``claims`` request parameter (OIDC Core §5.5)."""
     if raw is None:

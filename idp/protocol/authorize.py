@@ -46,7 +46,7 @@ from idp.consent.consent_request import (
     detail_claims,
     parse_authorization_details,
 )
-from idp.profile.claims import parse_claims_request, requested_claim_names
+from idp.profile.claims import granted_scopes, parse_claims_request, requested_claim_names
 from idp.protocol import pkce
 from idp.protocol.clients import is_public
 from idp.storage.models import Client, User
@@ -386,18 +386,21 @@ def issue_code(
     """Create the grant and its single-use code; returns the response parameters.
 
     The grant may release only the claims of the consent record it is issued
-    under: the decision just taken, or the active record remembered for this RP.
+    under: the decision just taken, or the active record remembered for this RP; and
+    it carries only the scope values whose claims were granted (:func:`granted_scopes`).
     """
     record = decision.record if decision is not None else None
     if record is None and request.consent_request is not None:
         record = decisions.current(ctx, login.user.id, client.client_id)
+    released = decisions.released_claims(record)
+    scopes = granted_scopes(request.scopes, released) if record is not None else request.scopes
     grant = ctx.store.create_grant(
         consent_record_id=record.record_id if record is not None else None,
-        granted_claims=decisions.released_claims(record),
+        granted_claims=released,
         persona_id=record.persona_id if record is not None else None,
         user_id=login.user.id,
         client_id=client.client_id,
-        scope=" ".join(request.scopes),
+        scope=" ".join(scopes),
         claims=_claims_with_details(request),
         auth_time=login.auth_time,
         sid=login.sid,

@@ -777,3 +777,26 @@ def test_a_banner_says_the_site_was_told_only_when_a_notice_was_queued(app, http
     (banner,) = _banners(http, quiet.client_id)
     assert banner.startswith("Consent withdrawn") and "so it was not told" in banner
     assert "has been told" not in banner
+
+
+def test_the_granted_scope_drops_what_the_person_refused_whole(app, http, person, shop):
+    """RFC 6749 §3.3, DESIGN §4: unticking every claim of ``email`` removes ``email`` from the
+    scope the site is told in the token response, the access token and introspection."""
+    response = sign_in(
+        http,
+        shop,
+        scope="openid profile email offline_access",
+        claims={},
+        untick=("email", "email_verified"),
+    )
+    code = callback_params(response.headers["Location"])["code"]
+    body = exchange(http, shop, code).get_json()
+    assert body["scope"].split() == ["openid", "profile", "offline_access"]
+    access = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert access["scope"].split() == ["openid", "profile", "offline_access"]
+    introspected = http.post(
+        "/introspect", data={"token": body["access_token"]}, headers=basic(shop)
+    ).get_json()
+    assert introspected["active"] and "email" not in introspected["scope"].split()
+    refreshed = refresh(http, shop, body["refresh_token"]).get_json()
+    assert "email" not in refreshed["scope"].split()
