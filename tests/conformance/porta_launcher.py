@@ -158,6 +158,9 @@ def porta_op(workdir: Path, *, settings: dict[str, str] | None = None) -> Iterat
         "user": {"username": USERNAME, "password": PASSWORD},
         # oidcc-codereuse-30seconds waits 30 s by default; 2 s exercises the same rule in CI
         "timing": {"code_reuse_wait_s": 2},
+        # Porta's policy (idp/protocol/introspection.py): any confidential client may introspect
+        # access tokens (resource servers are clients); refresh tokens only their own client.
+        "provider": {"introspection_shared": ["access_token"]},
     }
     assert op.log_path is not None
     with _serve(env, port, op.log_path):

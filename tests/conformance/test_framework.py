@@ -47,6 +47,8 @@ MINIMAL = {"issuer": "https://op.example", "user": {"username": "u", "password":
     ({"login": {"approve_button": "approve"}}, "login.approve_button: expected name=value"),
     ({"timing": {"code_lifetime_s": -1}}, "timing.code_lifetime_s"),
     ({"colour": "blue"}, "colour: unknown key"),
+    ({"provider": {"introspection_shared": "access_token"}}, "provider.introspection_shared: expected a list"),
+    ({"provider": {"introspection_shared": ["id_token"]}}, "provider.introspection_shared: unknown ['id_token']"),
 ])
 def test_config_error_names_the_bad_key(change: dict, key: str) -> None:
     data = {**MINIMAL, **change}
@@ -64,8 +66,10 @@ def test_full_config_parses(tmp_path: Path) -> None:
         "public_client": {"client_id": "app", "redirect_uri": "http://127.0.0.1:1/app"},
         "login": {"driver": "browser", "username_field": "email", "approve_button": "decision=approve"},
         "timing": {"code_lifetime_s": 60},
+        "provider": {"introspection_shared": ["access_token"]},
     })
     cfg = op_config.load(path)
+    assert cfg.introspection_shared == {"access_token"}
     assert cfg.client is not None and cfg.client.token_endpoint_auth_method == "client_secret_post"
     assert cfg.public_client is not None and cfg.public_client.is_public
     assert (cfg.login.driver, cfg.login.username_field, cfg.code_lifetime_s) == ("browser", "email", 60.0)
@@ -531,3 +535,26 @@ def test_failure_signature_ignores_values_but_not_wording() -> None:
     assert failure_signature("exp 17 is not after iat 17 at 'https://a/x'") == \
         failure_signature("exp 18 is not after iat 18 at 'https://b/y'")
     assert failure_signature("refresh widened the scope") != failure_signature("refresh narrowed the scope")
+
+
+@pytest.mark.parametrize(("shared", "status", "words"), [
+    (["access_token"], "failed", "'s refresh_token: active True"),
+    (["access_token", "refresh_token"], "skipped", "introspection_shared lets any authenticated client"),
+])
+def test_introspection_of_another_clients_token_follows_the_declared_policy(
+        shared: list[str], status: str, words: str, broken: BrokenOP, tmp_path: Path) -> None:
+    """A provider that describes every token to every client fails on the token types its
+    op.toml keeps private, and is not held to those it declares shared."""
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
+                                                  "user": {"username": USERNAME, "password": PASSWORD},
+                                                  "provider": {"introspection_shared": shared}})
+    broken.set_fault("introspection_any_client")
+    try:
+        main(["run", "--config", str(config), "--plan", "rfc7662-introspection-other-client", "--no-colour",
+              "--report-json", str(tmp_path / "r.json")])
+    finally:
+        broken.set_fault(None)
+    [result] = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert result["status"] == status and words in result["message"], result

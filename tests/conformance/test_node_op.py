@@ -54,6 +54,10 @@ def node_op_toml(issuer: str) -> dict:
         "public_client": {"client_id": NATIVE["client_id"], "redirect_uri": NATIVE["redirect_uris"][0]},
         "user": {"username": DEFAULT_USER["username"], "password": DEFAULT_USER["password"]},
         "timing": {"code_reuse_wait_s": 2},  # the OIDF module's 30 s, shortened for CI
+        # oidc-provider's default features.introspection.allowedPolicy describes any token to any
+        # confidential client; for access tokens (resource servers are clients) that is declared
+        # here as the policy, refresh tokens stay held to RFC 6749 §10.4 (an expected failure).
+        "provider": {"introspection_shared": ["access_token"]},
     }
 
 
