@@ -14,7 +14,7 @@ from conformance_tests import report
 from conformance_tests.cli import main
 from conformance_tests.context import check_id_token_claims, token_hash
 from conformance_tests.drivers.base import choose_button, parse_forms
-from conformance_tests.oidf import BASIC_PLAN
+from conformance_tests.oidf import BASIC_PLAN, OIDF_PLANS
 from conformance_tests.registry import (
     PLANS,
     CheckFailed,
@@ -206,15 +206,34 @@ def test_every_module_of_the_oidf_basic_plan_has_a_test_or_a_reason(capsys: pyte
     ids = {t.id: t for t in all_tests()}
     names = [m.name for m in BASIC_PLAN]
     assert len(names) == 38 and len(set(names)) == 38
-    for module in BASIC_PLAN:
+    basic_oidf_ids = {t.id for t in ids.values() if t.plan == "basic" and t.id.startswith("oidcc-")}
+    assert basic_oidf_ids <= set(names), basic_oidf_ids - set(names)
+    assert main(["oidf", "--plan", "basic"]) == 0
+    assert "oidcc-codereuse-30seconds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("plan", OIDF_PLANS, ids=lambda p: p.key)
+def test_each_oidf_module_maps_to_the_test_of_its_name_or_gives_a_reason(plan, capsys) -> None:
+    ids = {t.id for t in all_tests()}
+    names = [m.name for m in plan.modules]
+    assert len(set(names)) == len(names), plan.name
+    for module in plan.modules:
         if module.test_id is None:
             assert module.reason, module.name
         else:
             assert module.test_id == module.name and module.test_id in ids, module.name
-    basic_oidf_ids = {t.id for t in ids.values() if t.plan == "basic" and t.id.startswith("oidcc-")}
-    assert basic_oidf_ids <= set(names), basic_oidf_ids - set(names)
+    assert main(["oidf", "--plan", plan.key]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"| {plan.name} module |") and all(f"`{n}`" in out for n in names)
+
+
+def test_oidf_lists_every_plan_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["oidf"]) == 0
-    assert "oidcc-codereuse-30seconds" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert all(f"| {p.name} module |" in out for p in OIDF_PLANS)
+    listed = {m.test_id for p in OIDF_PLANS for m in p.modules}
+    named_after_oidf = {t.id for t in all_tests() if t.id.startswith("oidcc-")}
+    assert named_after_oidf <= listed, named_after_oidf - listed
 
 
 # --- reports -----------------------------------------------------------------------------
