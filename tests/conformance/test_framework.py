@@ -340,6 +340,39 @@ def test_plugin_maps_verdicts_to_pytest_outcomes(pytester: pytest.Pytester, brok
     assert "code_lifetime_s" in result.stdout.str()
 
 
+def _plugin_run(pytester: pytest.Pytester, broken: BrokenOP, fault: str, plan: str, *extra: str):
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(pytester.path / "op.toml",
+                           {"issuer": broken.issuer, "user": {"username": USERNAME, "password": PASSWORD}})
+    broken.set_fault(fault)
+    try:
+        return pytester.runpytest_subprocess(*_plugin_args(), "--porta-config", str(config), "-p", "no:cacheprovider",
+                                             "-rA", "--porta-plan", plan, *extra)
+    finally:
+        broken.set_fault(None)
+
+
+def test_plugin_strict_makes_a_warning_fail(pytester: pytest.Pytester, broken: BrokenOP) -> None:
+    plan = "rfc9700-pkce-required-public-client"
+    lenient = _plugin_run(pytester, broken, "public_client_without_pkce", plan)
+    lenient.assert_outcomes(passed=1, warnings=1)
+    strict = _plugin_run(pytester, broken, "public_client_without_pkce", plan, "--porta-strict")
+    strict.assert_outcomes(failed=1)
+    assert "a failure under --porta-strict" in strict.stdout.str()
+
+
+def test_plugin_reports_a_repeated_failure_as_blocked(pytester: pytest.Pytester, broken: BrokenOP) -> None:
+    """One cause, one failure: the second test that trips on the same ID token is BLOCKED."""
+    result = _plugin_run(pytester, broken, "id_token_exp_equals_iat", "oidcc-server,oidcc-userinfo-get")
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("failed"), outcomes.get("blocked")) == (1, 1), outcomes
+    out = result.stdout.str()
+    assert re.search(r"BLOCKED .*oidcc-userinfo-get", out), out
+    assert "BLOCKED by oidcc-server" in out
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
 # --- operator mistakes -------------------------------------------------------------------
 
 def test_unreachable_provider_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
