@@ -610,3 +610,19 @@ def test_introspection_of_another_clients_token_follows_the_declared_policy(
         broken.set_fault(None)
     [result] = json.loads((tmp_path / "r.json").read_text())["results"]
     assert result["status"] == status and words in result["message"], result
+
+
+@pytest.mark.parametrize(("in_ci", "outcome"), [(False, "skipped"), (True, "failed")])
+def test_a_missing_tool_skips_on_a_laptop_and_fails_in_ci(in_ci: bool, outcome: str,
+                                                          pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_tool=f"""
+        from tests.conformance import conftest
+
+        def test_needs_tool():
+            conftest.IN_CI = {in_ci!r}
+            conftest.require_tool(False, "frobnicator is not installed")
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs",
+                                           "-o", f"pythonpath={Path(__file__).resolve().parents[2]}")
+    result.assert_outcomes(**{outcome: 1})
+    assert "frobnicator is not installed" in result.stdout.str()
