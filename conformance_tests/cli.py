@@ -6,7 +6,7 @@
                           [--expected-failures FILE] [--report-json F]
                           [--report-junit F] [--report-html F]
     porta-conformance list [--plan …]
-    porta-conformance oidf                 # the OIDF Basic OP plan, module by module
+    porta-conformance oidf [--plan basic]  # the OIDF OP certification plans, module by module
 
 Exit status: 0 when no test failed (warnings, skips and expected failures do not count),
 1 when a test failed (or warned, with ``--strict``), 2 for a usage or configuration error,
@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="warnings (recommended rules) fail the run too")
     list_cmd = commands.add_parser("list", help="list test ids with plan and spec section")
     list_cmd.add_argument("--plan", default=None)
-    commands.add_parser("oidf", help="the OIDF Basic OP plan's modules and this suite's test for each")
+    oidf_cmd = commands.add_parser("oidf", help="the OIDF OP certification plans' modules and this suite's "
+                                                "test for each")
+    oidf_cmd.add_argument("--plan", choices=("basic", "config", "dynamic", "formpost", "logout"), default=None,
+                          help="one OIDF plan (default: all five)")
     return parser
 
 
@@ -108,9 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``porta-conformance`` console script."""
     args = build_parser().parse_args(argv)
     if args.command == "oidf":
-        from conformance_tests.oidf import table
+        from conformance_tests.oidf import OIDF_PLANS, table
 
-        print(table())
+        keys = [args.plan] if args.plan else [p.key for p in OIDF_PLANS]
+        print("\n\n".join(table(key) for key in keys))
         return 0
     try:
         tests = select(args.plan)

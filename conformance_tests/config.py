@@ -36,6 +36,7 @@
     [provider]                             # optional: what the provider claims to follow
     conforms_to = ["rfc9700"]              # makes RFC 9700's stricter rules MUSTs
     rotates_refresh_tokens = true          # every client's refresh token is rotated
+    introspection_shared = ["access_token"]  # token types any authenticated client may introspect
 
 A client section that is absent is registered dynamically (RFC 7591) when the provider
 advertises a registration_endpoint; tests that need it are skipped otherwise.
@@ -100,6 +101,10 @@ class OPConfig:
     access_token_lifetime_s: float | None = None
     conforms_to: frozenset[str] = frozenset()
     rotates_refresh_tokens: bool = False
+    introspection_shared: frozenset[str] = frozenset()
+    """Token types the provider's documented policy lets any authenticated client introspect
+    (e.g. access tokens, for resource servers that are clients); others stay private to the
+    client they were issued to (RFC 7662 §4)."""
 
     def claims(self, profile: str) -> bool:
         """True when op.toml says the provider conforms to ``profile`` (e.g. "rfc9700")."""
@@ -113,7 +118,9 @@ _PUBLIC = {"client_id", "redirect_uri", "post_logout_redirect_uri"}
 _USER = {"username", "password"}
 _LOGIN = {"driver", "username_field", "password_field", "approve_button", "chromium"}
 _TIMING = {"code_lifetime_s", "event_wait_s", "code_reuse_wait_s", "throttle_wait_s", "access_token_lifetime_s"}
-_PROVIDER = {"conforms_to", "rotates_refresh_tokens"}
+_PROVIDER = {"conforms_to", "rotates_refresh_tokens", "introspection_shared"}
+TOKEN_TYPES = {"access_token", "refresh_token"}
+"""Values ``provider.introspection_shared`` understands."""
 PROFILES = {"rfc9700"}
 """Values ``provider.conforms_to`` understands."""
 _AUTH_METHODS = {"client_secret_basic", "client_secret_post"}
@@ -206,6 +213,12 @@ def parse(data: dict[str, Any]) -> OPConfig:
     rotates = provider.get("rotates_refresh_tokens", False)
     if not isinstance(rotates, bool):
         raise ConfigError("provider.rotates_refresh_tokens: expected true or false")
+    shared = provider.get("introspection_shared", [])
+    if not isinstance(shared, list) or not all(isinstance(t, str) for t in shared):
+        raise ConfigError("provider.introspection_shared: expected a list of token types")
+    if set(shared) - TOKEN_TYPES:
+        raise ConfigError(f"provider.introspection_shared: unknown {sorted(set(shared) - TOKEN_TYPES)} "
+                          f"(known: {sorted(TOKEN_TYPES)})")
     http_timeout = data.get("http_timeout_s", 15.0)
     if not isinstance(http_timeout, int | float) or http_timeout <= 0:
         raise ConfigError("http_timeout_s: expected a positive number of seconds")
@@ -223,6 +236,7 @@ def parse(data: dict[str, Any]) -> OPConfig:
         throttle_wait_s=waits["throttle_wait_s"],
         conforms_to=frozenset(p.lower() for p in conforms),
         rotates_refresh_tokens=rotates,
+        introspection_shared=frozenset(shared),
         access_token_lifetime_s=float(access_lifetime) if access_lifetime is not None else None,
     )
 

@@ -22,6 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma-separated plan names or test ids (default: all plans)")
     group.addoption("--porta-expected-failures", default=None, metavar="FILE",
                     help="file of test ids expected to fail, each with a reason")
+    group.addoption("--porta-strict", action="store_true", default=False,
+                    help="a recommended rule not followed (a warning) fails its test")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so those apply to our items too
@@ -42,3 +44,30 @@ def pytest_report_header(config: pytest.Config) -> Any:
     if path:
         return f"porta-conformance: provider config {path}"
     return None
+
+
+_OWN_STATUS = {"blocked": ("blocked", "B", "BLOCKED"), "throttled": ("throttled", "T", "THROTTLED")}
+"""Verdicts of the suite that pytest has no outcome for: failures counted under their own name."""
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """A failure that repeats an earlier one (blocked) or got no verdict (throttled) is
+    counted and shown as such, not as one more failure."""
+    if report.when != "call" or not report.failed:
+        return None
+    for name, value in getattr(report, "user_properties", ()):
+        if name == "porta_conformance_verdict" and value in _OWN_STATUS:
+            return _OWN_STATUS[value]
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List the blocked and throttled tests with their reasons (pytest's failure sections
+    show only the ``failed`` category)."""
+    for category, title in (("blocked", "blocked by an earlier failure (one cause, one failure)"),
+                            ("throttled", "throttled by the provider (no verdict on the rule)")):
+        reports = terminalreporter.stats.get(category, [])
+        if reports:
+            terminalreporter.write_sep("=", title)
+            for report in reports:
+                terminalreporter.write_line(f"{category.upper()} {report.nodeid} - {report.longrepr}")

@@ -1,9 +1,11 @@
 """The conformance tests as pytest items (used by the plugin only with ``--porta-config``).
 
 Verdict mapping: passed -> pass; failed -> failure with the spec section and message;
-warning -> pass plus a ``ConformanceWarning``; skipped -> skip with the reason; a failure
-listed in ``--porta-expected-failures`` -> xfail; such a test that passes -> pass plus a
-warning asking to shrink the list.
+warning -> pass plus a ``ConformanceWarning`` (a failure with ``--porta-strict``); skipped ->
+skip with the reason; a failure listed in ``--porta-expected-failures`` -> xfail; such a test
+that passes -> pass plus a warning asking to shrink the list. A failure that repeats an
+earlier test's (the CLI's "blocked") and a throttled test are failures reported under their
+own names, ``BLOCKED`` and ``THROTTLED`` (see the plugin's ``pytest_report_teststatus``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,22 @@ import pytest
 from conformance_tests import config as op_config
 from conformance_tests.context import Context
 from conformance_tests.drivers import make_driver
-from conformance_tests.registry import FAILED, SKIPPED, THROTTLED, WARNING, ConformanceTest, select
-from conformance_tests.runner import load_expected_failures, run_one
+from conformance_tests.registry import (
+    BLOCKED,
+    FAILED,
+    SKIPPED,
+    THROTTLED,
+    WARNING,
+    ConformanceTest,
+    select,
+)
+from conformance_tests.runner import block_repeated_failure, load_expected_failures, run_one
 
 _CONTEXT_KEY = pytest.StashKey[Context]()
 _EXPECTED_KEY = pytest.StashKey[dict[str, str]]()
+_CAUSES_KEY = pytest.StashKey[dict[str, str]]()
+VERDICT_PROPERTY = "porta_conformance_verdict"
+"""The user property that carries the suite's own verdict to the test report."""
 
 
 class ConformanceWarning(UserWarning):
@@ -58,15 +71,22 @@ class ConformanceItem(pytest.Item):
         ctx = _context(self.config)
         expected = self.config.stash[_EXPECTED_KEY]
         result = run_one(self.test, ctx, expected)
+        if result.expected_failure is None:
+            block_repeated_failure(result, self.config.stash.setdefault(_CAUSES_KEY, {}))
         self.user_properties.append(("spec", result.spec))
+        self.user_properties.append((VERDICT_PROPERTY, result.status))
         if result.status == SKIPPED:
             pytest.skip(result.message)
         if result.status == THROTTLED:
             raise ConformanceFailure(f"THROTTLED (no verdict on the rule): {result.message}")
+        if result.status == BLOCKED:
+            raise ConformanceFailure(f"BLOCKED by {result.blocked_by}: {result.message}")
         if result.status == FAILED:
             if result.expected_failure is not None:
                 pytest.xfail(f"{result.message} (expected failure: {result.expected_failure})")
             raise ConformanceFailure(f"[{result.spec}] {result.message}")
+        if result.status == WARNING and self.config.getoption("porta_strict"):
+            raise ConformanceFailure(f"WARNING (a failure under --porta-strict) [{result.spec}] {result.message}")
         if result.status == WARNING:
             warnings.warn(ConformanceWarning(f"{result.id} [{result.spec}]: {result.message}"), stacklevel=1)
         if result.unexpected_pass:

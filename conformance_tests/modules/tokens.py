@@ -228,6 +228,45 @@ def introspection_revoked(ctx: Context) -> None:
         expect(after["active"] is False, f"the revoked {hint} is still reported active: {after}")
 
 
+@check("rfc7662-introspection-other-client", PLAN, "RFC 7662 §2.1, §4; RFC 6749 §10.4",
+       "Another client's tokens are not described to a client the provider's policy does not allow")
+def introspection_other_client(ctx: Context) -> None:
+    """§4: the AS MUST decide whether the caller may learn about a token at all; a token
+    bound to one client (RFC 6749 §10.4) is none of another client's business. The policy
+    held to is op.toml's ``provider.introspection_shared`` (token types any authenticated
+    client may introspect, e.g. access tokens for resource servers); every other type must
+    come back ``active: false`` or be refused when a second client asks."""
+    ctx.endpoint("introspection_endpoint")
+    private = [t for t in ("access_token", "refresh_token") if t not in ctx.config.introspection_shared]
+    if not private:
+        skip("op.toml provider.introspection_shared lets any authenticated client introspect every token type")
+    other = ctx.second_client()
+    refresh_offered = ("grant_types_supported" not in ctx.metadata
+                       or ctx.supports("grant_types_supported", "refresh_token"))
+    if "refresh_token" in private and refresh_offered:
+        _, tokens = ctx.offline_tokens(ctx.client)
+    else:
+        _, tokens = ctx.login_and_tokens()
+    checked = [t for t in private if t in tokens]
+    if not checked:
+        skip(f"no {' or '.join(private)} issued to introspect")
+    for hint in checked:
+        owner = _introspection(ctx, ctx.client, tokens[hint], f"its own {hint}")
+        expect(owner["active"] is True, f"the fresh {hint} is reported inactive to its own client: {owner}")
+        what = f"client {other.client_id!r} introspecting {ctx.client.client_id!r}'s {hint}"
+        response = ctx.introspect(other, tokens[hint])
+        if response.status_code in {400, 401, 403}:
+            continue  # refused: nothing revealed
+        body = json_body(response)
+        if response.status_code != 200 or not isinstance(body, dict):
+            fail(f"{what}: {excerpt(response)}, expected active false or a refusal (RFC 7662 §2.2, §4)")
+        if body.get("active") is not False:
+            shared = sorted(ctx.config.introspection_shared) or "none"
+            fail(f"{what}: active {body.get('active')!r} with {sorted(body)}; the policy held to "
+                 f"(provider.introspection_shared: {shared}) keeps {hint}s private to their client "
+                 "(RFC 7662 §4)")
+
+
 # --- UserInfo (RFC 6750) --------------------------------------------------------------------
 
 @check("rfc6750-userinfo-expired-token", PLAN, "RFC 6750 §3.1; OIDC Core §5.3.3",

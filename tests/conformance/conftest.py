@@ -6,6 +6,7 @@ The repository root goes on ``sys.path`` so ``tests.interop.node_op.launcher`` a
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,10 +52,23 @@ def broken_config(broken: BrokenOP, tmp_path: Path) -> Path:
     })
 
 
+IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+"""CI sets CI=true: there every prerequisite must be present, so nothing is skipped for lack of one."""
+
+
+def require_tool(present: bool, what: str) -> None:
+    """Skip for a missing optional external tool (node, Chromium) on a developer's machine;
+    in CI fail instead: a test that skips when what it needs is missing hides a regression."""
+    if present:
+        return
+    if IN_CI:
+        pytest.fail(f"{what}; CI must provide it (CI=true: a skip here would hide a regression)", pytrace=False)
+    pytest.skip(what)
+
+
 def chromium_available() -> bool:
     """True when Playwright and the system Chromium the browser driver uses are present."""
     import importlib.util
-    import os
 
     return importlib.util.find_spec("playwright") is not None and os.path.exists("/usr/bin/chromium")
 

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,9 +43,18 @@ class PortaLaunchError(RuntimeError):
     """porta is not installed, a CLI step failed, or the server did not come up."""
 
 
+def porta_executable() -> str | None:
+    """The ``porta`` console script: on PATH, else next to this interpreter (an inactive venv)."""
+    found = shutil.which("porta")
+    if found is None:
+        beside = Path(sys.executable).with_name("porta")
+        found = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+    return found
+
+
 def porta_available() -> bool:
     """True when the ``porta`` console script and the ``idp`` package are installed."""
-    if shutil.which("porta") is None:
+    if porta_executable() is None:
         return False
     try:
         import idp  # noqa: F401
@@ -70,7 +80,7 @@ def _free_port() -> int:
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(["porta", *args], env=env, input=stdin, capture_output=True, text=True,
+    result = subprocess.run([porta_executable() or "porta", *args], env=env, input=stdin, capture_output=True, text=True,
                             check=False)
     if result.returncode != 0:
         raise PortaLaunchError(f"porta {' '.join(args)} failed ({result.returncode}):\n"
@@ -87,7 +97,7 @@ def _client(env: dict[str, str], *args: str) -> dict[str, Any]:
 def _serve(env: dict[str, str], port: int, log_path: Path) -> Iterator[None]:
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            ["porta", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            [porta_executable() or "porta", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
@@ -133,7 +143,8 @@ def _environment(workdir: Path, port: int, database_url: str, extra: dict[str, s
 def porta_op(workdir: Path, *, settings: dict[str, str] | None = None) -> Iterator[PortaOP]:
     """A fresh Porta: database upgraded, one person, a confidential and a public client."""
     if not porta_available():
-        raise PortaLaunchError("porta is not installed (pip install -e . in the repository)")
+        raise PortaLaunchError("porta is not installed: no `porta` on PATH or beside "
+                               f"{sys.executable} (pip install -e . in the repository)")
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     database_url = f"sqlite:///{workdir / 'porta.sqlite'}"
@@ -158,6 +169,9 @@ def porta_op(workdir: Path, *, settings: dict[str, str] | None = None) -> Iterat
         "user": {"username": USERNAME, "password": PASSWORD},
         # oidcc-codereuse-30seconds waits 30 s by default; 2 s exercises the same rule in CI
         "timing": {"code_reuse_wait_s": 2},
+        # Porta's policy (idp/protocol/introspection.py): any confidential client may introspect
+        # access tokens (resource servers are clients); refresh tokens only their own client.
+        "provider": {"introspection_shared": ["access_token"]},
     }
     assert op.log_path is not None
     with _serve(env, port, op.log_path):

@@ -63,6 +63,8 @@ FAULT_TO_TEST: dict[str, tuple[str, str, str]] = {
                                    "without any credentials answered active: true"),
     "introspection_ignores_revocation": ("rfc7662-introspection-revoked-inactive", "failed",
                                          "is still reported active"),
+    "introspection_any_client": ("rfc7662-introspection-other-client", "failed",
+                                 "keeps access_tokens private to their client"),
     "userinfo_ignores_revocation": ("rfc6750-userinfo-revoked-token", "failed", "expected HTTP 401"),
     # ID tokens (OIDC Core §2, §3.1.3.7), checked in every test that validates one
     "id_token_at_hash_wrong": ("oidcc-server", "failed", "at_hash"),

@@ -14,7 +14,7 @@ from conformance_tests import report
 from conformance_tests.cli import main
 from conformance_tests.context import check_id_token_claims, token_hash
 from conformance_tests.drivers.base import choose_button, parse_forms
-from conformance_tests.oidf import BASIC_PLAN
+from conformance_tests.oidf import BASIC_PLAN, OIDF_PLANS
 from conformance_tests.registry import (
     PLANS,
     CheckFailed,
@@ -47,6 +47,8 @@ MINIMAL = {"issuer": "https://op.example", "user": {"username": "u", "password":
     ({"login": {"approve_button": "approve"}}, "login.approve_button: expected name=value"),
     ({"timing": {"code_lifetime_s": -1}}, "timing.code_lifetime_s"),
     ({"colour": "blue"}, "colour: unknown key"),
+    ({"provider": {"introspection_shared": "access_token"}}, "provider.introspection_shared: expected a list"),
+    ({"provider": {"introspection_shared": ["id_token"]}}, "provider.introspection_shared: unknown ['id_token']"),
 ])
 def test_config_error_names_the_bad_key(change: dict, key: str) -> None:
     data = {**MINIMAL, **change}
@@ -64,8 +66,10 @@ def test_full_config_parses(tmp_path: Path) -> None:
         "public_client": {"client_id": "app", "redirect_uri": "http://127.0.0.1:1/app"},
         "login": {"driver": "browser", "username_field": "email", "approve_button": "decision=approve"},
         "timing": {"code_lifetime_s": 60},
+        "provider": {"introspection_shared": ["access_token"]},
     })
     cfg = op_config.load(path)
+    assert cfg.introspection_shared == {"access_token"}
     assert cfg.client is not None and cfg.client.token_endpoint_auth_method == "client_secret_post"
     assert cfg.public_client is not None and cfg.public_client.is_public
     assert (cfg.login.driver, cfg.login.username_field, cfg.code_lifetime_s) == ("browser", "email", 60.0)
@@ -202,15 +206,34 @@ def test_every_module_of_the_oidf_basic_plan_has_a_test_or_a_reason(capsys: pyte
     ids = {t.id: t for t in all_tests()}
     names = [m.name for m in BASIC_PLAN]
     assert len(names) == 38 and len(set(names)) == 38
-    for module in BASIC_PLAN:
+    basic_oidf_ids = {t.id for t in ids.values() if t.plan == "basic" and t.id.startswith("oidcc-")}
+    assert basic_oidf_ids <= set(names), basic_oidf_ids - set(names)
+    assert main(["oidf", "--plan", "basic"]) == 0
+    assert "oidcc-codereuse-30seconds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("plan", OIDF_PLANS, ids=lambda p: p.key)
+def test_each_oidf_module_maps_to_the_test_of_its_name_or_gives_a_reason(plan, capsys) -> None:
+    ids = {t.id for t in all_tests()}
+    names = [m.name for m in plan.modules]
+    assert len(set(names)) == len(names), plan.name
+    for module in plan.modules:
         if module.test_id is None:
             assert module.reason, module.name
         else:
             assert module.test_id == module.name and module.test_id in ids, module.name
-    basic_oidf_ids = {t.id for t in ids.values() if t.plan == "basic" and t.id.startswith("oidcc-")}
-    assert basic_oidf_ids <= set(names), basic_oidf_ids - set(names)
+    assert main(["oidf", "--plan", plan.key]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"| {plan.name} module |") and all(f"`{n}`" in out for n in names)
+
+
+def test_oidf_lists_every_plan_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["oidf"]) == 0
-    assert "oidcc-codereuse-30seconds" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert all(f"| {p.name} module |" in out for p in OIDF_PLANS)
+    listed = {m.test_id for p in OIDF_PLANS for m in p.modules}
+    named_after_oidf = {t.id for t in all_tests() if t.id.startswith("oidcc-")}
+    assert named_after_oidf <= listed, named_after_oidf - listed
 
 
 # --- reports -----------------------------------------------------------------------------
@@ -315,6 +338,39 @@ def test_plugin_maps_verdicts_to_pytest_outcomes(pytester: pytest.Pytester, brok
         broken.set_fault(None)
     result.assert_outcomes(passed=2, skipped=1, xfailed=1)
     assert "code_lifetime_s" in result.stdout.str()
+
+
+def _plugin_run(pytester: pytest.Pytester, broken: BrokenOP, fault: str, plan: str, *extra: str):
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(pytester.path / "op.toml",
+                           {"issuer": broken.issuer, "user": {"username": USERNAME, "password": PASSWORD}})
+    broken.set_fault(fault)
+    try:
+        return pytester.runpytest_subprocess(*_plugin_args(), "--porta-config", str(config), "-p", "no:cacheprovider",
+                                             "-rA", "--porta-plan", plan, *extra)
+    finally:
+        broken.set_fault(None)
+
+
+def test_plugin_strict_makes_a_warning_fail(pytester: pytest.Pytester, broken: BrokenOP) -> None:
+    plan = "rfc9700-pkce-required-public-client"
+    lenient = _plugin_run(pytester, broken, "public_client_without_pkce", plan)
+    lenient.assert_outcomes(passed=1, warnings=1)
+    strict = _plugin_run(pytester, broken, "public_client_without_pkce", plan, "--porta-strict")
+    strict.assert_outcomes(failed=1)
+    assert "a failure under --porta-strict" in strict.stdout.str()
+
+
+def test_plugin_reports_a_repeated_failure_as_blocked(pytester: pytest.Pytester, broken: BrokenOP) -> None:
+    """One cause, one failure: the second test that trips on the same ID token is BLOCKED."""
+    result = _plugin_run(pytester, broken, "id_token_exp_equals_iat", "oidcc-server,oidcc-userinfo-get")
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("failed"), outcomes.get("blocked")) == (1, 1), outcomes
+    out = result.stdout.str()
+    assert re.search(r"BLOCKED .*oidcc-userinfo-get", out), out
+    assert "BLOCKED by oidcc-server" in out
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 # --- operator mistakes -------------------------------------------------------------------
@@ -531,3 +587,42 @@ def test_failure_signature_ignores_values_but_not_wording() -> None:
     assert failure_signature("exp 17 is not after iat 17 at 'https://a/x'") == \
         failure_signature("exp 18 is not after iat 18 at 'https://b/y'")
     assert failure_signature("refresh widened the scope") != failure_signature("refresh narrowed the scope")
+
+
+@pytest.mark.parametrize(("shared", "status", "words"), [
+    (["access_token"], "failed", "'s refresh_token: active True"),
+    (["access_token", "refresh_token"], "skipped", "introspection_shared lets any authenticated client"),
+])
+def test_introspection_of_another_clients_token_follows_the_declared_policy(
+        shared: list[str], status: str, words: str, broken: BrokenOP, tmp_path: Path) -> None:
+    """A provider that describes every token to every client fails on the token types its
+    op.toml keeps private, and is not held to those it declares shared."""
+    from tests.conformance.broken_op.app import PASSWORD, USERNAME
+
+    config = write_op_toml(tmp_path / "op.toml", {"issuer": broken.issuer,
+                                                  "user": {"username": USERNAME, "password": PASSWORD},
+                                                  "provider": {"introspection_shared": shared}})
+    broken.set_fault("introspection_any_client")
+    try:
+        main(["run", "--config", str(config), "--plan", "rfc7662-introspection-other-client", "--no-colour",
+              "--report-json", str(tmp_path / "r.json")])
+    finally:
+        broken.set_fault(None)
+    [result] = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert result["status"] == status and words in result["message"], result
+
+
+@pytest.mark.parametrize(("in_ci", "outcome"), [(False, "skipped"), (True, "failed")])
+def test_a_missing_tool_skips_on_a_laptop_and_fails_in_ci(in_ci: bool, outcome: str,
+                                                          pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_tool=f"""
+        from tests.conformance import conftest
+
+        def test_needs_tool():
+            conftest.IN_CI = {in_ci!r}
+            conftest.require_tool(False, "frobnicator is not installed")
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs",
+                                           "-o", f"pythonpath={Path(__file__).resolve().parents[2]}")
+    result.assert_outcomes(**{outcome: 1})
+    assert "frobnicator is not installed" in result.stdout.str()

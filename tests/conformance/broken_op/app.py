@@ -67,6 +67,7 @@ FAULTS: dict[str, str] = {
     "introspection_active_as_string": "introspection answers active as the string \"true\"",
     "introspection_without_auth": "introspection needs no client authentication",
     "introspection_ignores_revocation": "introspection reports revoked tokens active",
+    "introspection_any_client": "introspection describes a token to any authenticated client",
     "userinfo_ignores_revocation": "UserInfo accepts revoked access tokens",
     "id_token_at_hash_wrong": "the ID token's at_hash is not the access token's hash",
     "id_token_exp_equals_iat": "ID tokens expire the second they are issued (exp == iat)",
@@ -674,7 +675,8 @@ def create_app(issuer: str) -> Flask:
         access, refresh = state.access_tokens.get(token), state.refresh_tokens.get(token)
         record = access or refresh
         ignore = fault("introspection_ignores_revocation")
-        active = record is not None and (client is None or record["client_id"] == client.client_id)
+        mine = client is None or (record is not None and record["client_id"] == client.client_id)
+        active = record is not None and (mine or fault("introspection_any_client"))
         if active and not ignore:
             active = (record["family"] not in state.revoked_families and token not in state.revoked_access
                       and not (refresh and refresh["used"]))
