@@ -246,7 +246,10 @@ def verify_ledger(entries: Sequence[dict[str, Any]], *, path_prefix: tuple[Any, 
         if before is not None:
             issues.extend(_lineage_issues(entry, before, where))
         site = _site(entry)
-        lineages = open_lineages.setdefault(site if isinstance(site, str | None) else repr(site), [])
+        # A client_id that is not a string is reported by its schema check; it is named here by
+        # type only, since repr() of an absurd value (a 20,000-digit integer) raises.
+        site = site if isinstance(site, str | None) else f"<{type(site).__name__}>"
+        lineages = open_lineages.setdefault(site, [])
         if replaces is None and lineages:
             issues.append(
                 ValidationIssue(

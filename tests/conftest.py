@@ -445,14 +445,23 @@ def login(http, response, email: str = "alice@example.org", password: str = PASS
 
 
 def offered_claims(html: str) -> list[str]:
+    """The claims a consent page offers to share (a checkbox that is not disabled)."""
+    return [
+        value
+        for value, attributes in re.findall(r'name="claim" value="([^"]+)"([^>]*)>', html)
+        if "disabled" not in attributes
+    ]
+
+
+def preticked_claims(html: str) -> list[str]:
     """The claim checkboxes of a consent page that are ticked as it is shown."""
     return re.findall(r'name="claim" value="([^"]+)" checked', html)
 
 
 def consent(http, response, decision: str = "approve", untick: tuple[str, ...] = ()):
-    """Follow a redirect to the consent page and submit it as a person would.
-
-    The boxes ticked by default are sent, less those named in ``untick``.
+    """Follow a redirect to the consent page and answer it as a person who shares everything
+    offered would: every offered claim ticked (and "keep me signed in", when asked), less
+    those named in ``untick`` (``"offline_access"`` unticks staying signed in).
     """
     assert response.status_code == 303, response.get_data(as_text=True)
     location = response.headers["Location"]
@@ -464,6 +473,8 @@ def consent(http, response, decision: str = "approve", untick: tuple[str, ...] =
         "decision": decision,
         "claim": [c for c in offered_claims(html) if c not in untick],
     }
+    if 'name="offline_access"' in html and "offline_access" not in untick:
+        form["offline_access"] = "yes"
     return http.post("/consent", data=form)
 
 

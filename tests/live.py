@@ -147,6 +147,13 @@ def browser_login(session: requests.Session, authorization_url: str, email: str,
             response = session.post(urljoin(page_url, "/login"), data=form, allow_redirects=False, timeout=30)
         else:
             form["decision"] = "approve"
-            form["claim"] = re.findall(r'name="claim" value="([^"]+)" checked', page.text)
+            # A person who shares everything offered (nothing is ticked in advance).
+            form["claim"] = [
+                value
+                for value, rest in re.findall(r'name="claim" value="([^"]+)"([^>]*)>', page.text)
+                if "disabled" not in rest
+            ]
+            if 'name="offline_access"' in page.text:
+                form["offline_access"] = "yes"
             response = session.post(urljoin(page_url, "/consent"), data=form, allow_redirects=False, timeout=10)
     raise AssertionError("too many redirects")

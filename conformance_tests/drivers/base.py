@@ -115,6 +115,7 @@ class Control:
     value: str
     text: str = ""
     form_id: str | None = None
+    disabled: bool = False
 
 
 @dataclass
@@ -177,6 +178,7 @@ class FormParser(HTMLParser):
             name=a.get("name", ""),
             value=a.get("value", ""),
             text="checked" if "checked" in a else "",
+            disabled="disabled" in a,
             form_id=a.get("form"),
         )
         if control.form_id:

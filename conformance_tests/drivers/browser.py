@@ -113,6 +113,11 @@ class BrowserSession:
                 if button is None:
                     break
                 login_state["consent"] = True
+                # A person approving ticks every box offered: a provider must not tick
+                # optional ones in advance (GDPR Art. 7), so the suite does it.
+                boxes = page.locator("form input[type=checkbox]:not([disabled])")
+                for i in range(boxes.count()):
+                    boxes.nth(i).check()
                 for name in uncheck:
                     boxes = page.locator(f"input[type=checkbox][name='{name}'], input[type=checkbox][value='{name}']")
                     for i in range(boxes.count()):

@@ -114,12 +114,20 @@ class FormSession:
             if button is None:
                 return page
             trace.consent_shown = True
-            fields = []
-            for name, value in action_form.fields():
-                if _unticked(action_form, name, value, uncheck):
-                    trace.unchecked.extend(x for x in (name, value) if x in uncheck)
+            # A person approving ticks every box offered (a provider must not tick optional
+            # ones in advance, GDPR Art. 7), less what the test asks to leave unticked.
+            fields = [
+                pair
+                for pair in action_form.fields()
+                if pair not in {(c.name, c.value) for c in action_form.controls if c.type == "checkbox"}
+            ]
+            for control in action_form.controls:
+                if control.type != "checkbox" or not control.name or control.disabled:
+                    continue
+                if _unticked(action_form, control.name, control.value, uncheck):
+                    trace.unchecked.extend(x for x in (control.name, control.value) if x in uncheck)
                 else:
-                    fields.append((name, value))
+                    fields.append((control.name, control.value))
             if button.name:
                 fields.append((button.name, button.value))
             method, target, data = action_form.method, action_form.action, fields

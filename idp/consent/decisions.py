@@ -78,6 +78,18 @@ def released_claims(record: ConsentRecord | None) -> list[str]:
     return list(record.document.get("granted", {}))
 
 
+def last_shared(ctx: Context, user_id: str, client_id: str) -> list[str]:
+    """The claims the person last chose to share with this site (none if never).
+
+    The consent page starts from this, never from "everything" (DESIGN §4): after a
+    withdrawal it is the choice made before it, which the person may make again.
+    """
+    for record in reversed(ctx.store.consent_records(user_id, client_id)):
+        if record.document.get("granted"):
+            return list(record.document["granted"])
+    return []
+
+
 # What the person agreed to about a claim: if any of these changes, the person is asked again.
 TERMS = ("purposes", "retention", "third_party_disclosure", "legal_basis", "essential")
 

@@ -198,27 +198,38 @@ def _display(value) -> str:
     return "" if value is None else str(value)
 
 
-def _consent_rows(auth_request: authz.AuthorizationRequest, user, personas=()) -> list[dict]:
-    """One row per requested claim: the value that would be shared, purposes, retention."""
+def _consent_rows(
+    auth_request: authz.AuthorizationRequest, user, personas=(), previous=()
+) -> list[dict]:
+    """One row per requested claim: the value that would be shared, purposes, retention.
+
+    Nothing optional starts ticked (GDPR Art. 7, EDPB guidelines 05/2020): a box is
+    ticked only when the site requires the claim, or when the person shared it with
+    this site before (``previous``: their last choice is the starting point). A claim
+    with no value anywhere is shown, but cannot be ticked: there is nothing to share.
+    """
     rows = []
     request_doc = auth_request.consent_request or {"claims": {}}
     for name, spec in request_doc["claims"].items():
         value = profile_value(user, name)
+        persona_values = [(p.name, _display(p.claims[name])) for p in personas if name in p.claims]
+        available = bool(_display(value)) or bool(persona_values)
+        essential = spec.get("essential", False)
         retention = spec.get("retention") or {}
         rows.append(
             {
                 "name": name,
                 "label": claim_label(name),
                 "value": _display(value) or "(not set in your profile)",
-                "essential": spec.get("essential", False),
+                "available": available,
+                "ticked": available and (essential or name in previous),
+                "essential": essential,
                 "purposes": [purpose_label(p) for p in spec["purposes"]],
                 "retention": retention_text(retention),
                 "shared_with_others": (spec.get("third_party_disclosure") or {}).get(
                     "disclosed", False
                 ),
-                "persona_values": [
-                    (p.name, _display(p.claims[name])) for p in personas if name in p.claims
-                ],
+                "persona_values": persona_values,
             }
         )
     return rows
@@ -235,12 +246,13 @@ def consent() -> Response | tuple[str, int] | str:
         return redirect(url_for("authorize.login", interaction=row.id), code=303)
     request_doc = auth_request.consent_request or {}
     personas = list_personas(store(), login.user.id)
+    previous = decisions.last_shared(context(), login.user.id, client.client_id)
     return render_template(
         "consent.html",
         interaction=row.id,
         client=client,
         user=login.user,
-        rows=_consent_rows(auth_request, login.user, personas),
+        rows=_consent_rows(auth_request, login.user, personas, previous),
         personas=personas,
         party=request_doc.get("relying_party", {}),
         legal_basis=request_doc.get("legal_basis"),
@@ -260,8 +272,17 @@ def consent_submit() -> Response | tuple[str, int]:
         return redirect(url_for("authorize.login", interaction=row.id), code=303)
     ctx = context()
     decision = request.form.get("decision")
-    if decision not in ("approve", "deny"):
+    if decision not in ("approve", "required", "deny"):
         return error_page("Choose approve or deny", "The consent form was sent without a decision.")
+    asked = (auth_request.consent_request or {}).get("claims", {})
+    if decision == "required":  # "Share only what's required": one click, nothing optional
+        chosen = [name for name, spec in asked.items() if spec.get("essential")]
+    else:
+        chosen = request.form.getlist("claim")
+    if "offline_access" in auth_request.scopes and request.form.get("offline_access") != "yes":
+        # Staying signed in at the site is a choice of its own (OIDC Core §11): unticked,
+        # no refresh token is issued and the grant does not carry offline_access.
+        auth_request.scopes = [s for s in auth_request.scopes if s != "offline_access"]
     try:
         # One unit of work: the interaction is used up, the decision recorded (a refusal
         # too) and the code issued together, or, on a bad form, none of it.
@@ -277,8 +298,8 @@ def consent_submit() -> Response | tuple[str, int]:
                     login.user,
                     client,
                     auth_request.consent_request,
-                    request.form.getlist("claim"),
-                    approve=decision == "approve",
+                    chosen,
+                    approve=decision != "deny",
                     persona_id=request.form.get("persona") or None,
                     scopes=auth_request.consent_items(),
                 )

@@ -117,8 +117,14 @@ def drive(
             name = field_.get("name")
             if not name:
                 continue
-            if field_.get("type", "").lower() in ("checkbox", "radio"):
-                # A browser sends a ticked box only, and every ticked box of a name.
+            kind = field_.get("type", "").lower()
+            if kind == "checkbox":
+                # The person ticks every box offered (a consent page ticks nothing optional
+                # in advance); a browser sends every ticked box of a name.
+                if "disabled" not in field_:
+                    fields.setdefault(name, []).append(field_.get("value", "on"))
+                continue
+            if kind == "radio":
                 if "checked" in field_:
                     fields.setdefault(name, []).append(field_.get("value", "on"))
                 continue

@@ -40,6 +40,7 @@ from tests.conftest import (
     interaction_from,
     login,
     offered_claims,
+    preticked_claims,
     settle,
     store_of,
     token_request,
@@ -800,3 +801,70 @@ def test_the_granted_scope_drops_what_the_person_refused_whole(app, http, person
     assert introspected["active"] and "email" not in introspected["scope"].split()
     refreshed = refresh(http, shop, body["refresh_token"]).get_json()
     assert "email" not in refreshed["scope"].split()
+
+
+# -- freely given: nothing optional pre-ticked, required-only in one click, last choices kept ---
+
+
+def _consent_page(http, client, **params: str) -> tuple[str, str]:
+    """(location, html) of the consent page for a fresh request (prompt=consent)."""
+    response = authorize(
+        http, client, claims=json.dumps(params.pop("asked", ASKED)), prompt="consent", **params
+    )
+    if _goes_to(response, "/login"):
+        response = login(http, response)
+    assert _goes_to(response, "/consent"), response.headers.get("Location")
+    location = response.headers["Location"]
+    return location, http.get(location).get_data(as_text=True)
+
+
+def _answer(http, location: str, html: str, **form: Any):
+    data = {"csrf_token": csrf_from(html), "interaction": interaction_from(location), **form}
+    return http.post("/consent", data=data)
+
+
+def test_nothing_optional_is_ticked_and_empty_claims_cannot_be_shared(app, http, person, shop):
+    """GDPR Art. 7 / EDPB 05/2020 (Planet49): no pre-ticked boxes. A claim the person has no
+    value for is shown but cannot be ticked, so it is never 'shared' on the dashboard."""
+    asked = {"userinfo": {"name": None, "email": None, "nickname": None, SHOE: None}}
+    _location, html = _consent_page(http, shop, asked=asked, scope="openid offline_access")
+    assert preticked_claims(html) == []
+    assert set(offered_claims(html)) == {"name", "email", SHOE}  # no nickname in the profile
+    assert re.search(r'value="nickname" disabled', html)
+    assert 'id="offline_access" name="offline_access" value="yes">' in html  # a choice, unticked
+
+
+def test_share_only_whats_required_grants_the_essential_claims_alone(app, http, person, shop):
+    asked = {"userinfo": {"name": None, "email": {"essential": True}, SHOE: None}}
+    location, html = _consent_page(http, shop, asked=asked)
+    assert preticked_claims(html) == ["email"]  # required, and marked so
+    assert "cannot be used" in html
+    response = _answer(http, location, html, decision="required", claim=["name", SHOE])
+    assert response.status_code == 302
+    (record,) = records(app, shop.client_id)
+    assert record.state == "given" and list(record.document["granted"]) == ["email"]
+    assert sorted(record.document["refused"]) == sorted(["name", SHOE])
+
+
+def test_keep_me_signed_in_is_a_choice_of_its_own(app, http, person, shop):
+    """offline_access unticked: no refresh token and no offline_access in the grant."""
+    location, html = _consent_page(http, shop, scope="openid offline_access")
+    response = _answer(http, location, html, decision="approve", claim=["name"])
+    body = exchange(http, shop, callback_params(response.headers["Location"])["code"]).get_json()
+    assert "refresh_token" not in body and "offline_access" not in body["scope"].split()
+    location, html = _consent_page(http, shop, scope="openid offline_access")
+    response = _answer(
+        http, location, html, decision="approve", claim=["name"], offline_access="yes"
+    )
+    body = exchange(http, shop, callback_params(response.headers["Location"])["code"]).get_json()
+    assert body["refresh_token"] and "offline_access" in body["scope"].split()
+
+
+def test_a_second_request_starts_from_the_last_choice(app, http, person, shop):
+    location, html = _consent_page(http, shop)
+    _answer(http, location, html, decision="approve", claim=["name"])
+    _location, again = _consent_page(http, shop)
+    assert preticked_claims(again) == ["name"]  # what was shared before, not everything
+    dashboard_change(http, shop.client_id, "withdraw")
+    _location, after = _consent_page(http, shop)
+    assert preticked_claims(after) == ["name"]  # earlier choices are not forgotten
