@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from idp.base.context import Context
 from idp.base.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
-from idp.base.outbound import guard, json_fetcher
+from idp.base.outbound import OutboundClient
 from idp.base.settings import Settings, load_settings
 from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
@@ -98,10 +98,11 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     metadata["claims_supported"] = sorted(
         set(metadata["claims_supported"]) | {claim.name for claim in catalogue}
     )
+    outbound = OutboundClient(settings)  # every request to a client-supplied URL
     app.extensions["porta"] = {
         "discovery": metadata,
-        "fetch_json": json_fetcher(settings),
-        "outbound_guard": guard(settings),
+        "fetch_json": outbound.fetch_json,
+        "outbound": outbound,
         "settings": settings,
         "engine": engine,
         "sessionmaker": sessions,
@@ -156,6 +157,7 @@ def start_pump(
     sessions: Any, keys: KeyRing, settings: Settings, catalogue: Catalogue
 ) -> threading.Thread:
     """A daemon thread per worker: push due events, send due mail, expire lapsed consents."""
+    outbound = OutboundClient(settings)
 
     def open_store() -> Store:
         return Store(sessions())
@@ -164,14 +166,14 @@ def start_pump(
         while True:
             time.sleep(settings.event_pump_seconds)
             try:
-                deliver_due(open_store, guard=guard(settings))
+                deliver_due(open_store, outbound)
                 if settings.smtp_url:
                     mail.deliver_due(open_store, settings.smtp_url, settings.mail_from)
                 store = open_store()
                 try:
                     with store.unit_of_work():
                         expire_due(
-                            Context(settings, store, keys, json_fetcher(settings), catalogue)
+                            Context(settings, store, keys, outbound.fetch_json, catalogue)
                         )
                 finally:
                     store.close()

@@ -133,6 +133,17 @@ class Settings:
         "events to addresses on private networks. Off by default (server-side request forgery); "
         "loopback is allowed while the issuer itself is on loopback.",
     )
+    outbound_deadline_seconds: int = _setting(
+        10,
+        "Overall deadline, in seconds, of one request to a client-supplied URL (jwks_uri, "
+        "sector_identifier_uri, event push, back-channel logout, import key discovery): "
+        "connecting, sending and reading together. A slower server gets the status `timeout`.",
+    )
+    outbound_max_concurrent: int = _setting(
+        8,
+        "How many requests to client-supplied URLs one process makes at once; more wait (within "
+        "the deadline above), then fail as `refused: too many outbound requests`.",
+    )
     event_pump_seconds: int = _setting(
         15,
         "How often each server worker pushes due consent events and back-channel logout tokens "
