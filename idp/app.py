@@ -44,6 +44,7 @@ from idp.web.common import oauth_error_response
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
 API_BLUEPRINTS = ("discovery", "token", "userinfo", "receipts", "registration")
+HSTS = "max-age=31536000"
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -65,7 +66,9 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        SESSION_COOKIE_NAME="porta_session",
+        # RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, host-only and Path=/, so no
+        # sibling host or plain-http page can set or shadow it; it needs https.
+        SESSION_COOKIE_NAME=("__Host-" if secure else "") + "porta_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
@@ -194,6 +197,7 @@ def _is_api_request() -> bool:
 
 
 def _install_handlers(app: Flask) -> None:
+    hsts = app.config["SESSION_COOKIE_SECURE"]  # an https issuer
     @app.teardown_appcontext
     def _close_store(_exc: BaseException | None) -> None:
         store = g.pop("porta_store", None)
@@ -210,6 +214,8 @@ def _install_handlers(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
+        if hsts:  # RFC 6797 §7.1: browsers remember to use https only, for a year
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     @app.errorhandler(CSRFError)
