@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from idp.base.context import Context
 from idp.base.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
-from idp.base.outbound import guard, json_fetcher
+from idp.base.outbound import OutboundClient
 from idp.base.settings import Settings, load_settings
 from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
@@ -44,6 +44,7 @@ from idp.web.common import oauth_error_response
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
 API_BLUEPRINTS = ("discovery", "token", "userinfo", "receipts", "registration")
+HSTS = "max-age=31536000"
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -65,7 +66,9 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        SESSION_COOKIE_NAME="porta_session",
+        # RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, host-only and Path=/, so no
+        # sibling host or plain-http page can set or shadow it; it needs https.
+        SESSION_COOKIE_NAME=("__Host-" if secure else "") + "porta_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
@@ -98,10 +101,11 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
     metadata["claims_supported"] = sorted(
         set(metadata["claims_supported"]) | {claim.name for claim in catalogue}
     )
+    outbound = OutboundClient(settings)  # every request to a client-supplied URL
     app.extensions["porta"] = {
         "discovery": metadata,
-        "fetch_json": json_fetcher(settings),
-        "outbound_guard": guard(settings),
+        "fetch_json": outbound.fetch_json,
+        "outbound": outbound,
         "settings": settings,
         "engine": engine,
         "sessionmaker": sessions,
@@ -156,6 +160,7 @@ def start_pump(
     sessions: Any, keys: KeyRing, settings: Settings, catalogue: Catalogue
 ) -> threading.Thread:
     """A daemon thread per worker: push due events, send due mail, expire lapsed consents."""
+    outbound = OutboundClient(settings)
 
     def open_store() -> Store:
         return Store(sessions())
@@ -164,14 +169,14 @@ def start_pump(
         while True:
             time.sleep(settings.event_pump_seconds)
             try:
-                deliver_due(open_store, guard=guard(settings))
+                deliver_due(open_store, outbound)
                 if settings.smtp_url:
                     mail.deliver_due(open_store, settings.smtp_url, settings.mail_from)
                 store = open_store()
                 try:
                     with store.unit_of_work():
                         expire_due(
-                            Context(settings, store, keys, json_fetcher(settings), catalogue)
+                            Context(settings, store, keys, outbound.fetch_json, catalogue)
                         )
                 finally:
                     store.close()
@@ -192,6 +197,7 @@ def _is_api_request() -> bool:
 
 
 def _install_handlers(app: Flask) -> None:
+    hsts = app.config["SESSION_COOKIE_SECURE"]  # an https issuer
     @app.teardown_appcontext
     def _close_store(_exc: BaseException | None) -> None:
         store = g.pop("porta_store", None)
@@ -208,6 +214,8 @@ def _install_handlers(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
+        if hsts:  # RFC 6797 §7.1: browsers remember to use https only, for a year
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     @app.errorhandler(CSRFError)

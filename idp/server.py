@@ -17,6 +17,28 @@ from typing import Any
 
 DEFAULT_SERVER = "granian"
 
+# Access logs name the path, never the query string or the Referer: queries carry
+# id_token_hint, login_hint, codes and states (OIDC Core §3.1.2.1, RP-Initiated Logout §2),
+# and RFC 9700 §4.2.4 warns against leaking them through logs.
+# gunicorn: %(U)s is the path without the query (its default %(r)s is the whole request line).
+GUNICORN_ACCESS_LOG_FORMAT = '%(h)s - %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+# granian: %(path)s is the path alone; %(query_string)s is left out.
+GRANIAN_ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
+
+
+def gunicorn_settings(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    """gunicorn's configuration for Porta (gthread workers keep connections alive)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "keepalive": 75,
+        "accesslog": "-",
+        "access_log_format": GUNICORN_ACCESS_LOG_FORMAT,
+        "graceful_timeout": 10,
+    }
+
 
 def run(*, host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     """Serve ``idp.wsgi:app`` until interrupted."""
@@ -39,16 +61,7 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
 
     class _App(BaseApplication):
         def load_config(self) -> None:
-            settings: dict[str, Any] = {
-                "bind": f"{host}:{port}",
-                "workers": workers,
-                "worker_class": "gthread",
-                "threads": threads,
-                "keepalive": 75,
-                "accesslog": "-",
-                "graceful_timeout": 10,
-            }
-            for key, value in settings.items():
+            for key, value in gunicorn_settings(host, port, workers, threads).items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
@@ -70,5 +83,6 @@ def _run_granian(host: str, port: int, workers: int, threads: int) -> None:
         workers=workers,
         blocking_threads=threads,
         log_access=True,
+        log_access_format=GRANIAN_ACCESS_LOG_FORMAT,
         respawn_failed_workers=True,
     ).serve()

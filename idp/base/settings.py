@@ -14,12 +14,15 @@ variable.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 from idp.base.mail import parse_smtp_url
 
@@ -133,6 +136,17 @@ class Settings:
         "events to addresses on private networks. Off by default (server-side request forgery); "
         "loopback is allowed while the issuer itself is on loopback.",
     )
+    outbound_deadline_seconds: int = _setting(
+        10,
+        "Overall deadline, in seconds, of one request to a client-supplied URL (jwks_uri, "
+        "sector_identifier_uri, event push, back-channel logout, import key discovery): "
+        "connecting, sending and reading together. A slower server gets the status `timeout`.",
+    )
+    outbound_max_concurrent: int = _setting(
+        8,
+        "How many requests to client-supplied URLs one process makes at once; more wait (within "
+        "the deadline above), then fail as `refused: too many outbound requests`.",
+    )
     event_pump_seconds: int = _setting(
         15,
         "How often each server worker pushes due consent events and back-channel logout tokens "
@@ -171,6 +185,12 @@ class Settings:
         3600,
         "How long the link that proves the email address of an import without an account "
         "stays valid, in seconds.",
+    )
+    dev: bool = _setting(
+        False,
+        "Development mode, set by `porta serve --dev` and `porta demo`: allows an http issuer on "
+        "a host other than loopback. Outside it, such an issuer stops the provider, since its "
+        "cookies could not be Secure (RFC 9700 §4.x, OIDC Discovery §3 requires https).",
     )
     testing: bool = _setting(
         False,
@@ -256,6 +276,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ValueError("PORTA_REGISTRATION must be one of open, token, closed")
     if settings.registration == "token" and not settings.registration_initial_access_token:
         raise ValueError("PORTA_REGISTRATION=token needs PORTA_REGISTRATION_INITIAL_ACCESS_TOKEN")
+    _check_issuer(settings)
     if settings.id_token_signing_alg not in {"ES256", "RS256"}:
         raise ValueError("PORTA_ID_TOKEN_SIGNING_ALG must be ES256 or RS256")
     if settings.smtp_url:
@@ -263,6 +284,25 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     if not settings.secret_key:
         settings = replace(settings, secret_key=_sqlite_side_secret(settings.database_url))
     return settings
+
+
+def _check_issuer(settings: Settings) -> None:
+    """An http issuer only on loopback (or in development): elsewhere cookies and tokens would
+    cross the network in the clear (OIDC Discovery §3: the issuer uses the https scheme)."""
+    parts = urlsplit(settings.issuer)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"PORTA_ISSUER must be an https URL, got {settings.issuer!r}")
+    if parts.scheme == "https" or settings.dev:
+        return
+    host = parts.hostname
+    loopback = host == "localhost"
+    with contextlib.suppress(ValueError):
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    if not loopback:
+        raise ValueError(
+            f"PORTA_ISSUER must use https on a host other than loopback, got {settings.issuer!r}: "
+            "set an https issuer (behind a TLS proxy), or use `porta serve --dev` for development"
+        )
 
 
 def _sqlite_side_secret(database_url: str) -> str:

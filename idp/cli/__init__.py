@@ -24,10 +24,11 @@ class _PortaGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from idp.keys import KeyDecryptionError
+        from idp.storage.db import DatabaseUnavailableError
 
         try:
             return super().invoke(ctx)
-        except KeyDecryptionError as exc:
+        except (KeyDecryptionError, DatabaseUnavailableError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 

@@ -53,12 +53,12 @@ def events() -> None:
 @pass_runtime
 def events_deliver(runtime: Runtime) -> None:
     """Push every due event, and send every due mail, once (retries follow the outbox backoff)."""
-    from idp.base.outbound import guard
+    from idp.base.outbound import OutboundClient
     from idp.consent.events import deliver_due
     from idp.profile import mail
 
     runtime.store().close()
-    delivered = deliver_due(lambda: runtime.store(), guard=guard(runtime.settings))
+    delivered = deliver_due(lambda: runtime.store(), OutboundClient(runtime.settings))
     click.echo(f"delivered {delivered} event(s)")
     settings = runtime.settings
     if settings.smtp_url:

@@ -27,6 +27,8 @@ def serve(
     runtime: Runtime, host: str, port: int, workers: int | None, threads: int, dev: bool
 ) -> None:
     """Serve the provider (HTTP/1.1 keep-alive, several workers)."""
+    if dev:
+        os.environ["PORTA_DEV"] = "true"  # read by load_settings: allows an http issuer
     _prepare_database(runtime)
     _serve(host, port, workers or os.cpu_count() or 1, threads, dev)
 
@@ -52,6 +54,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     """Create a demo person and demo clients on a SQLite file, print them, and serve."""
     os.environ.setdefault("PORTA_DATABASE_URL", "sqlite:///porta-demo.sqlite")
     os.environ.setdefault("PORTA_ISSUER", f"http://{host}:{port}")
+    os.environ.setdefault("PORTA_DEV", "true")  # demo data and an http issuer on any --host
     runtime = Runtime()
     _prepare_database(runtime)
     from idp.base.encoding import digest

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import requests
-
 from idp.base.clock import epoch, now
 from idp.base.encoding import random_token
+from idp.base.outbound import OutboundClient, OutboundError, http_status_class
 from idp.keys import KeyRing
 from idp.profile.subjects import subject
 from idp.storage import Store
@@ -126,33 +125,36 @@ def _queue(
     )
 
 
-def _post(row: EventOutbox, http: requests.Session) -> tuple[bool, str | None]:
-    """One delivery attempt; returns (accepted, error)."""
+def _post(row: EventOutbox, outbound: OutboundClient) -> tuple[bool, str | None]:
+    """One delivery attempt; returns (accepted, status class).
+
+    Only a status class from the outbound client is kept (``HTTP 5xx``, ``timeout``,
+    ``refused: private address`` …): the receiver's body and exception texts are never
+    stored, since the person's dashboard shows ``last_error`` (SSRF read-back).
+    """
     try:
         if row.event_type == BACKCHANNEL_LOGOUT:
-            response = http.post(row.endpoint, data={"logout_token": row.token}, timeout=5)
-            ok = response.status_code == 200
+            status = outbound.post(row.endpoint, data={"logout_token": row.token})
+            ok = status == 200  # Back-Channel Logout 1.0 §2.8
         else:
-            response = http.post(
+            status = outbound.post(
                 row.endpoint,
                 data=row.token.encode("ascii"),
                 headers={"Content-Type": "application/secevent+jwt", "Accept": "application/json"},
-                timeout=5,
             )
-            ok = response.status_code == 202  # RFC 8935 §2.2
-    except requests.RequestException as exc:
-        return False, f"{type(exc).__name__}: {exc}"[:500]
+            ok = status == 202  # RFC 8935 §2.2
+    except OutboundError as failed:
+        return False, failed.status
     if ok:
         return True, None
-    return False, f"HTTP {response.status_code}: {response.text[:300]}"
+    return False, http_status_class(status)
 
 
 def deliver_due(
     open_store: Callable[[], Store],
+    outbound: OutboundClient,
     *,
     limit: int = 50,
-    http: requests.Session | None = None,
-    guard: Callable[[str], None] | None = None,
 ) -> int:
     """Attempt every due delivery once; returns how many were accepted.
 
@@ -160,18 +162,13 @@ def deliver_due(
     atomically and the claim committed before anything is sent
     (:meth:`idp.storage.Store.claim_due`), so two workers or hosts running this
     at once never send the same event; each outcome is committed as it comes.
+    Every push goes through ``outbound`` (:class:`idp.base.outbound.OutboundClient`).
     """
-    http = http or requests.Session()
     store = open_store()
     delivered = 0
     try:
         for row in store.claim_due(limit):
-            try:
-                if guard is not None:
-                    guard(row.endpoint)
-                accepted, error = _post(row, http)
-            except ValueError as refused:  # the outbound guard: no request was sent
-                accepted, error = False, f"refused: {refused}"
+            accepted, error = _post(row, outbound)
             retry_at = None
             if not accepted and row.attempts < MAX_ATTEMPTS:
                 retry_at = now() + timedelta(seconds=BASE_DELAY_SECONDS * 2 ** (row.attempts - 1))

@@ -157,16 +157,19 @@ def redirect_uri_matches(client: Client, redirect_uri: str) -> bool:
     everything else must still match exactly.
     """
     registered = client.metadata_.get("redirect_uris", [])
+    asked = urlsplit(redirect_uri)
+    # RFC 6749 §3.1.2: a redirection URI has no fragment, whatever the registration says.
+    if "#" in redirect_uri:
+        return False
+    try:
+        asked.port  # noqa: B018 - raises ValueError for a malformed port (e.g. above 65535)
+    except ValueError:
+        return False
     if redirect_uri in registered:
         return True
     if client.metadata_.get("application_type") != "native":
         return False
-    asked = urlsplit(redirect_uri)
     if asked.scheme != "http" or asked.hostname not in ("127.0.0.1", "::1"):
-        return False
-    try:
-        asked.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
         return False
     for uri in registered:
         known = urlsplit(uri)
@@ -181,11 +184,15 @@ def redirect_uri_matches(client: Client, redirect_uri: str) -> bool:
     return False
 
 
+MAX_AGE_DIGITS = 18
+
+
 def _parse_max_age(raw: str | None) -> int | None:
     if raw is None:
         return None
     # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
-    if not (raw.isascii() and raw.isdigit()):
+    # At most 18 digits (over 31 billion years): int() refuses 4300+ digits with a ValueError.
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > MAX_AGE_DIGITS:
         raise InvalidRequestError("max_age must be a non-negative integer number of seconds")
     return int(raw)
 

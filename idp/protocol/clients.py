@@ -68,6 +68,10 @@ def _check_redirect_uri(uri: str, application_type: str, field: str) -> None:
     parts = urlsplit(uri)
     if not parts.scheme or parts.fragment or "#" in uri:
         raise InvalidRedirectUriError(f"{field}: {uri!r} must be an absolute URI without fragment")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port above 65535 or not a number
+    except ValueError:
+        raise InvalidRedirectUriError(f"{field}: {uri!r} has an invalid port") from None
     if parts.scheme == "https":
         if not parts.hostname:
             raise InvalidRedirectUriError(f"{field}: {uri!r} has no host")
@@ -269,6 +273,12 @@ def authenticate_client(
     return client
 
 
+def require_authenticated(client: Client, purpose: str) -> None:
+    """A public client (``none``) proves nothing about who calls: refuse it ``purpose``."""
+    if client.metadata_.get("token_endpoint_auth_method") == "none":
+        raise InvalidClientError(f"{purpose} needs client authentication; public clients cannot")
+
+
 def client_jwks(ctx: Context, client: Client) -> dict[str, Any]:
     """The client's public keys, from ``jwks`` or fetched from ``jwks_uri``."""
     if "jwks" in client.metadata_:
@@ -282,6 +292,9 @@ def client_jwks(ctx: Context, client: Client) -> dict[str, Any]:
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise InvalidClientError("the client's jwks_uri did not return a JWK Set")
     return document
+
+
+MAX_ASSERTION_LIFETIME = 3600  # seconds an assertion's exp may lie ahead
 
 
 def _authenticate_assertion(ctx: Context, params: dict[str, str], endpoint: str) -> Client:
@@ -335,6 +348,10 @@ def _authenticate_assertion(ctx: Context, params: dict[str, str], endpoint: str)
     jti = claims["jti"]
     if not isinstance(jti, str) or not 0 < len(jti) <= 255 or "\x00" in jti:
         raise InvalidClientError("client_assertion jti must be a string of 1 to 255 characters")
+    # RFC 7523 §3 item 4 lets the server refuse an exp unreasonably far in the future; the
+    # bound also keeps the replay record's expiry a date (exp=1e12 is year 33658).
+    if claims["exp"] > now().timestamp() + MAX_ASSERTION_LIFETIME:
+        raise InvalidClientError("client_assertion exp is too far in the future")
     exp = now().timestamp() + 600
     expires_at = datetime.fromtimestamp(max(claims["exp"], exp), UTC)
     if not ctx.store.remember_assertion(client_id, jti, expires_at):

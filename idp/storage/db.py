@@ -8,20 +8,69 @@ The schema is owned by Alembic (``idp/storage/migrations``); nothing calls
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, exc, inspect
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class DatabaseUnavailableError(RuntimeError):
+    """The configured database cannot be used; the message is one line for the operator."""
+
+
+def _safe_url(url: str | Engine) -> str:
+    try:
+        parsed = url.url if isinstance(url, Engine) else make_url(url)
+        return parsed.render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "(not a database URL)"
+
+
+@contextmanager
+def database_errors(url: str | Engine) -> Iterator[None]:
+    """Turn a wrong URL, a missing driver or an unreachable database into one line naming
+    PORTA_DATABASE_URL and what to check (never a driver traceback)."""
+    try:
+        yield
+    except exc.NoSuchModuleError:
+        raise DatabaseUnavailableError(
+            f"PORTA_DATABASE_URL {_safe_url(url)}: unknown database kind or driver; use "
+            "sqlite:///path or postgresql+psycopg://user@host/db (pip install 'porta[postgres]')"
+        ) from None
+    except exc.ArgumentError:
+        raise DatabaseUnavailableError(
+            "PORTA_DATABASE_URL is not a database URL; use sqlite:///path or "
+            "postgresql+psycopg://user@host/db"
+        ) from None
+    except (exc.OperationalError, exc.InterfaceError, exc.ProgrammingError) as error:
+        detail = str(getattr(error, "orig", error) or error).strip().splitlines()
+        reason = detail[0][:200] if detail else type(error).__name__
+        raise DatabaseUnavailableError(
+            f"cannot use the database {_safe_url(url)} (PORTA_DATABASE_URL): {reason}; check "
+            "the URL, that the server is running and that the database and user exist"
+        ) from None
+    except ModuleNotFoundError as missing:
+        raise DatabaseUnavailableError(
+            f"PORTA_DATABASE_URL {_safe_url(url)} needs the Python module {missing.name!r}; "
+            "for PostgreSQL: pip install 'porta[postgres]'"
+        ) from None
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` with the settings Porta relies on."""
+    with database_errors(url):
+        return _make_engine(url, **kwargs)
+
+
+def _make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {})
         kwargs["connect_args"].setdefault("check_same_thread", False)
@@ -60,7 +109,8 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (``porta db upgrade``)."""
-    command.upgrade(alembic_config(engine), revision)
+    with database_errors(engine):
+        command.upgrade(alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -77,4 +127,5 @@ def is_up_to_date(engine: Engine) -> bool:
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-    return current_revision(engine) == head
+    with database_errors(engine):
+        return current_revision(engine) == head

@@ -45,8 +45,7 @@ def deliver_in_background() -> None:
     sessions = current_app.extensions["porta"]["sessionmaker"]
     thread = threading.Thread(
         target=events.deliver_due,
-        args=(lambda: Store(sessions()),),
-        kwargs={"guard": current_app.extensions["porta"]["outbound_guard"]},
+        args=(lambda: Store(sessions()), current_app.extensions["porta"]["outbound"]),
         name="porta-event-push",
         daemon=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
@@ -122,9 +123,33 @@ def _load_interaction(interaction_id: str | None):
     return row, client, authz.AuthorizationRequest.from_json(row.request)
 
 
+def local_path(target: str) -> str | None:
+    """``target`` when it is a path on this site, else None (RFC 9700 §4.11.2: no open redirector).
+
+    Browsers drop tabs and newlines from URLs and read ``\\`` as ``/`` (WHATWG URL
+    parsing), so ``/<TAB>/evil.example`` would become ``//evil.example``, another site; a
+    newline would also break the Location header. Such characters refuse the value
+    outright rather than being cleaned into something else.
+    """
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+BAD_NEXT = (
+    "The page to return to after sign-in is not an address on this site.",
+    "Open the sign-in page from this site's own links and try again.",
+)
+
+
 @bp.route("/login", methods=["GET"])
 def login() -> Response | tuple[str, int] | str:
     """The login page (the person authenticates with email and password)."""
+    if request.args.get("next") and local_path(request.args["next"]) is None:
+        return error_page("This sign-in link is not valid", " ".join(BAD_NEXT))
     interaction_id = request.args.get("interaction")
     row, client, auth_request = _load_interaction(interaction_id)
     if interaction_id and row is None:
@@ -145,6 +170,8 @@ def login() -> Response | tuple[str, int] | str:
 def login_submit() -> Response | tuple[str, int]:
     """Check the password, start a session, continue the pending authorization (rate limited)."""
     form = request.form
+    if form.get("next") and local_path(form["next"]) is None:
+        return error_page("This sign-in link is not valid", " ".join(BAD_NEXT))
     interaction_id = form.get("interaction") or None
     email = (form.get("email") or "").strip()
     password = form.get("password") or ""
@@ -179,10 +206,8 @@ def login_submit() -> Response | tuple[str, int]:
     session["sid"] = sid
     session["interactions"] = pending
     if auth_request is None:
-        target = form.get("next") or ""
-        # Only a local path: never an open redirector (RFC 9700 §4.11.2).
-        if not (target.startswith("/") and not target.startswith("//") and "\\" not in target):
-            target = url_for("pages.home")
+        # Only a local path (checked above): never an open redirector (RFC 9700 §4.11.2).
+        target = local_path(form.get("next") or "") or url_for("pages.home")
         return redirect(target, code=303)
     try:
         return _continue(client, auth_request, interaction_id)

@@ -727,10 +727,11 @@ def test_session_cookie_flags_after_login(shared_app, alice):
 
 
 def test_session_cookie_is_secure_on_an_https_issuer(make_app):
-    """RFC 6265 §4.1.2.5: on an https issuer the session cookie is Secure."""
+    """RFC 6265 §4.1.2.5: on an https issuer the session cookie is Secure (and, RFC 6265bis
+    §4.1.3.2, named with the __Host- prefix)."""
     app = make_app(ISSUER="https://op.example")
     response = app.test_client().get("/login", base_url="https://op.example")
-    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("porta_session="))
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("__Host-porta_session="))
     attributes = [a.strip().lower() for a in cookie.split(";")[1:]]
     assert {"secure", "httponly", "samesite=lax"} <= set(attributes)
 
