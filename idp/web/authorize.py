@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
@@ -237,6 +238,9 @@ def _consent_rows(
     request_doc = auth_request.consent_request or {"claims": {}}
     for name, spec in request_doc["claims"].items():
         value = profile_value(user, name)
+        if name == "updated_at" and isinstance(value, int):
+            # A NumericDate (OIDC Core §5.1) is for the site; the person reads a date.
+            value = datetime.fromtimestamp(value, UTC).strftime("%d %B %Y, %H:%M UTC")
         persona_values = [(p.name, _display(p.claims[name])) for p in personas if name in p.claims]
         available = bool(_display(value)) or bool(persona_values)
         essential = spec.get("essential", False)

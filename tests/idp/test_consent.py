@@ -868,3 +868,10 @@ def test_a_second_request_starts_from_the_last_choice(app, http, person, shop):
     dashboard_change(http, shop.client_id, "withdraw")
     _location, after = _consent_page(http, shop)
     assert preticked_claims(after) == ["name"]  # earlier choices are not forgotten
+
+
+def test_profile_last_updated_reads_as_a_date_not_a_unix_time(app, http, person, shop):
+    asked = {"userinfo": {"name": None, "updated_at": None}}
+    _location, html = _consent_page(http, shop, asked=asked)
+    row = re.search(r'value="updated_at".*?<span class="claim-value">([^<]*)</span>', html, re.S)
+    assert row and "UTC" in row.group(1) and not row.group(1).strip().isdigit()
