@@ -175,9 +175,7 @@ def start_pump(
                 store = open_store()
                 try:
                     with store.unit_of_work():
-                        expire_due(
-                            Context(settings, store, keys, outbound.fetch_json, catalogue)
-                        )
+                        expire_due(Context(settings, store, keys, outbound.fetch_json, catalogue))
                 finally:
                     store.close()
             except Exception:
@@ -198,6 +196,7 @@ def _is_api_request() -> bool:
 
 def _install_handlers(app: Flask) -> None:
     hsts = app.config["SESSION_COOKIE_SECURE"]  # an https issuer
+
     @app.teardown_appcontext
     def _close_store(_exc: BaseException | None) -> None:
         store = g.pop("porta_store", None)

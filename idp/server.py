@@ -23,7 +23,9 @@ DEFAULT_SERVER = "granian"
 # gunicorn: %(U)s is the path without the query (its default %(r)s is the whole request line).
 GUNICORN_ACCESS_LOG_FORMAT = '%(h)s - %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
 # granian: %(path)s is the path alone; %(query_string)s is left out.
-GRANIAN_ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
+GRANIAN_ACCESS_LOG_FORMAT = (
+    '[%(time)s] %(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
+)
 
 
 def gunicorn_settings(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:

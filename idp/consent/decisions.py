@@ -78,6 +78,17 @@ def released_claims(record: ConsentRecord | None) -> list[str]:
     return list(record.document.get("granted", {}))
 
 
+def chosen_claims(
+    request: dict[str, Any] | None, *, required_only: bool, ticked: list[str]
+) -> list[str]:
+    """What the person chose to share: the boxes they ticked, or, with "Share only what's
+    required", exactly the claims the site marked essential (one click, nothing optional)."""
+    if not required_only:
+        return list(ticked)
+    asked = (request or {}).get("claims", {})
+    return [name for name, spec in asked.items() if spec.get("essential")]
+
+
 def last_shared(ctx: Context, user_id: str, client_id: str) -> list[str]:
     """The claims the person last chose to share with this site (none if never).
 

@@ -103,6 +103,12 @@ class AuthorizationRequest:
         """Rebuild from :meth:`to_json`."""
         return cls(**data)
 
+    def answer_offline_access(self, wanted: bool) -> None:
+        """Staying signed in at the site is the person's choice of its own (OIDC Core §11):
+        declined, the grant carries no ``offline_access`` and no refresh token is issued."""
+        if not wanted:
+            self.scopes = [s for s in self.scopes if s != "offline_access"]
+
     def consent_items(self) -> list[str]:
         """What the person must have approved: scope values and individually requested claims."""
         items = [s for s in self.scopes if s != "openid"]

@@ -303,15 +303,12 @@ def consent_submit() -> Response | tuple[str, int]:
     decision = request.form.get("decision")
     if decision not in ("approve", "required", "deny"):
         return error_page("Choose approve or deny", "The consent form was sent without a decision.")
-    asked = (auth_request.consent_request or {}).get("claims", {})
-    if decision == "required":  # "Share only what's required": one click, nothing optional
-        chosen = [name for name, spec in asked.items() if spec.get("essential")]
-    else:
-        chosen = request.form.getlist("claim")
-    if "offline_access" in auth_request.scopes and request.form.get("offline_access") != "yes":
-        # Staying signed in at the site is a choice of its own (OIDC Core §11): unticked,
-        # no refresh token is issued and the grant does not carry offline_access.
-        auth_request.scopes = [s for s in auth_request.scopes if s != "offline_access"]
+    chosen = decisions.chosen_claims(
+        auth_request.consent_request,
+        required_only=decision == "required",
+        ticked=request.form.getlist("claim"),
+    )
+    auth_request.answer_offline_access(request.form.get("offline_access") == "yes")
     try:
         # One unit of work: the interaction is used up, the decision recorded (a refusal
         # too) and the code issued together, or, on a bad form, none of it.
