@@ -20,7 +20,7 @@ from idp.base.outbound import guard, json_fetcher
 from idp.base.settings import Settings, load_settings
 from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
-from idp.keys import KeyRing, ensure_keys
+from idp.keys import KeyRing, ensure_keys, maintain_keys
 from idp.profile import mail
 from idp.profile.catalogue import Catalogue, load_catalogue
 from idp.protocol.discovery import provider_metadata
@@ -155,7 +155,8 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
 def start_pump(
     sessions: Any, keys: KeyRing, settings: Settings, catalogue: Catalogue
 ) -> threading.Thread:
-    """A daemon thread per worker: push due events, send due mail, expire lapsed consents."""
+    """A daemon thread per worker: push due events, send due mail, expire lapsed consents,
+    rotate and retire signing keys when due."""
 
     def open_store() -> Store:
         return Store(sessions())
@@ -173,6 +174,8 @@ def start_pump(
                         expire_due(
                             Context(settings, store, keys, json_fetcher(settings), catalogue)
                         )
+                    with store.unit_of_work():
+                        maintain_keys(store, settings.secret_key, settings)
                 finally:
                     store.close()
             except Exception:

@@ -119,6 +119,24 @@ class Settings:
         "How long a worker keeps the signing keys in memory before re-reading the key table, so "
         "a `porta keys rotate` reaches running workers within this delay.",
     )
+    jwks_max_age: int = _setting(
+        60,
+        "Cache-Control max-age of /jwks.json in seconds: how long relying parties may keep the "
+        "key set before fetching it again (RFC 7517 §5 key rollover).",
+    )
+    key_publish_seconds: int = _setting(
+        3600,
+        "How long a new signing key is published in the JWKS before it signs anything, in "
+        "seconds. At least KEY_CACHE_SECONDS + JWKS_MAX_AGE, so that every worker and every "
+        "relying party has seen a key before they meet a token it signed.",
+    )
+    key_rotation_days: int = _setting(
+        90,
+        "Rotate the signing keys every this many days: each server's pump publishes a new key "
+        "pair (signing KEY_PUBLISH_SECONDS later) and retires superseded keys once every token "
+        "they signed has expired. 0 turns scheduled rotation off (`porta keys rotate` still "
+        "works).",
+    )
     site_name: str = _setting("Porta", "Name shown on the person's pages.")
     claims_catalogue: str | None = _setting(
         None,
@@ -258,6 +276,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ValueError("PORTA_REGISTRATION=token needs PORTA_REGISTRATION_INITIAL_ACCESS_TOKEN")
     if settings.id_token_signing_alg not in {"ES256", "RS256"}:
         raise ValueError("PORTA_ID_TOKEN_SIGNING_ALG must be ES256 or RS256")
+    if settings.key_publish_seconds < settings.key_cache_seconds + settings.jwks_max_age:
+        raise ValueError(
+            "PORTA_KEY_PUBLISH_SECONDS must be at least PORTA_KEY_CACHE_SECONDS + "
+            f"PORTA_JWKS_MAX_AGE ({settings.key_cache_seconds + settings.jwks_max_age}): a key "
+            "must be published everywhere before it signs"
+        )
     if settings.smtp_url:
         parse_smtp_url(settings.smtp_url)  # a ValueError naming PORTA_SMTP_URL
     if not settings.secret_key:

@@ -189,7 +189,7 @@ def append(store: Store, keys: KeyRing, issuer: str, entry: Entry) -> Appended:
             "refusing to append an invalid consent record: " + "; ".join(map(str, problems[:5]))
         )
     entry_hash = consent_spec.chain_hash(document, previous_hash)
-    key = keys.signing_key(RECEIPT_ALG)
+    key = keys.signing_key(RECEIPT_ALG, store)
     receipt = consent_spec.sign_receipt(
         {
             "iss": issuer,

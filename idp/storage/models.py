@@ -87,9 +87,16 @@ class SigningKey(Base):
     private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     public_jwk: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # active: used for new signatures. Inactive but not retired: still published, still verifies.
+    # active: the newest key of its algorithm, the one that signs from ``sign_from`` on.
+    # Inactive but not retired: still published, still verifies.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A key is published (in the JWKS) from created_at and signs only from sign_from, at
+    # least one JWKS cache lifetime later, so no verifier meets a kid it has not seen.
+    sign_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Emergency revocation (`porta keys revoke`): nothing it signed verifies any more, and
+    # it is published nowhere, not even among the retired keys.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class LoginSession(Base):

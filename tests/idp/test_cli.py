@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
+from idp.base.clock import now
 from idp.base.encoding import digest
 from idp.cli import main
 from idp.storage import Store
@@ -108,19 +109,29 @@ def test_clients_create_rejects_bad_redirect_uri_with_a_clear_error(porta):
     assert "invalid_redirect_uri" in result.output and "https" in result.output
 
 
-def test_keys_list_rotate_retire(porta):
+def test_keys_list_rotate_retire(porta, database_url):
     porta("db", "upgrade")
     before = porta("keys", "list").output.splitlines()
-    assert len(before) == 2 and all(" active " in line for line in before)
+    assert len(before) == 2 and all(" signing " in line for line in before)
     rotated = porta("keys", "rotate").output
-    assert rotated.count("new active") == 2
+    assert rotated.count("published now, signs from") == 2
     after = porta("keys", "list").output.splitlines()
     states = sorted(line.split()[2] for line in after)
-    assert states == ["active", "active", "verifying", "verifying"]
+    assert states == ["published", "published", "signing", "signing"]
     old_kid = before[0].split()[0]
+    still = porta("keys", "retire", old_kid, ok=False)  # its successor does not sign yet
+    assert still.exit_code != 0 and "still signs" in still.output
+    store = _store(database_url)
+    try:
+        for line in after:
+            if " published " in line:
+                store.sign_now(line.split()[0], now())
+        store.commit()
+    finally:
+        store.close()
     porta("keys", "retire", old_kid)
     assert f"{old_kid}" in porta("keys", "list").output and "retired" in porta("keys", "list").output
-    active_kid = next(line.split()[0] for line in after if " active " in line)
+    active_kid = next(line.split()[0] for line in after if " published " in line)
     refused = porta("keys", "retire", active_kid, ok=False)
     assert refused.exit_code != 0 and "rotate before retiring" in refused.output
 
