@@ -156,7 +156,7 @@ def start_pump(
     sessions: Any, keys: KeyRing, settings: Settings, catalogue: Catalogue
 ) -> threading.Thread:
     """A daemon thread per worker: push due events, send due mail, expire lapsed consents,
-    rotate and retire signing keys when due."""
+    rotate and retire signing keys when due, delete one bounded batch of finished rows."""
 
     def open_store() -> Store:
         return Store(sessions())
@@ -176,6 +176,9 @@ def start_pump(
                         )
                     with store.unit_of_work():
                         maintain_keys(store, settings.secret_key, settings)
+                    store.purge_batch(
+                        settings.cleanup_retention_seconds, settings.cleanup_batch_size
+                    )
                 finally:
                     store.close()
             except Exception:

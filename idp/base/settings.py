@@ -154,8 +154,22 @@ class Settings:
     event_pump_seconds: int = _setting(
         15,
         "How often each server worker pushes due consent events and back-channel logout tokens "
-        "from the outbox and expires lapsed consents; 0 turns the pump off (then run "
-        "`porta events deliver` and `porta consents expire` from cron).",
+        "from the outbox, expires lapsed consents, rotates and retires signing keys when due "
+        "and deletes one batch of finished rows; 0 turns the pump off (then run "
+        "`porta events deliver`, `porta consents expire` and `porta db cleanup` from cron).",
+    )
+    cleanup_retention_seconds: int = _setting(
+        24 * 3600,
+        "How long finished rows are kept before cleanup deletes them, in seconds: expired codes "
+        "and access-token records, used or expired refresh tokens (a reused refresh token is "
+        "detected for this long after its rotation, RFC 9700 §4.14.2), finished or expired "
+        "interactions, used client assertions, expired pending imports and sent mail. The "
+        "consent ledger is never deleted.",
+    )
+    cleanup_batch_size: int = _setting(
+        1000,
+        "Most rows per table one cleanup round deletes: each pump round (EVENT_PUMP_SECONDS) "
+        "runs one round; `porta db cleanup` runs rounds until nothing is left.",
     )
     argon2_time_cost: int = _setting(
         3,
@@ -281,6 +295,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "PORTA_KEY_PUBLISH_SECONDS must be at least PORTA_KEY_CACHE_SECONDS + "
             f"PORTA_JWKS_MAX_AGE ({settings.key_cache_seconds + settings.jwks_max_age}): a key "
             "must be published everywhere before it signs"
+        )
+    if settings.cleanup_batch_size < 1 or settings.cleanup_retention_seconds < 0:
+        raise ValueError(
+            "PORTA_CLEANUP_BATCH_SIZE must be at least 1 and PORTA_CLEANUP_RETENTION_SECONDS "
+            "at least 0"
         )
     if settings.smtp_url:
         parse_smtp_url(settings.smtp_url)  # a ValueError naming PORTA_SMTP_URL

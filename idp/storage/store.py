@@ -2,7 +2,7 @@
 
 The rest of Porta reads and writes the database only through a :class:`Store`
 and its named operations, grouped by aggregate in this package (accounts,
-clients, keys, grants, ledger, outbox, audit). A Store wraps one SQLAlchemy
+clients, keys, grants, ledger, outbox, audit, cleanup). A Store wraps one SQLAlchemy
 session; :meth:`Store.unit_of_work` commits what a block wrote, or rolls all of
 it back when the block raises.
 """
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from idp.storage.accounts import Accounts
 from idp.storage.audit import Audit
 from idp.storage.base import ConflictError
+from idp.storage.cleanup import Cleanup
 from idp.storage.clients import Clients
 from idp.storage.grants import Grants
 from idp.storage.keys import Keys
@@ -42,7 +43,7 @@ from idp.storage.outbox import Outbox
 from idp.storage.portability import Portability
 
 
-class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Portability, Audit):
+class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Portability, Audit, Cleanup):
     """Repository over one database session."""
 
     def __init__(self, session: Session) -> None:

@@ -24,8 +24,8 @@ def porta(tmp_path, database_url, monkeypatch):
     monkeypatch.setenv("PORTA_SECRET_KEY", "cli-test-secret-" + "z" * 16)
     runner = CliRunner()
 
-    def invoke(*args: str, stdin: str | None = None, ok: bool = True):
-        result = runner.invoke(main, list(args), input=stdin, catch_exceptions=False)
+    def invoke(*args: str, stdin: str | None = None, ok: bool = True, env=None):
+        result = runner.invoke(main, list(args), input=stdin, catch_exceptions=False, env=env)
         if ok:
             assert result.exit_code == 0, result.output
         return result
@@ -157,3 +157,34 @@ def test_config_lists_every_setting():
     assert result.exit_code == 0
     for name in ("PORTA_DATABASE_URL", "PORTA_ISSUER", "PORTA_SECRET_KEY", "PORTA_REGISTRATION"):
         assert name in result.output
+
+
+def test_db_cleanup_deletes_expired_rows_for_cron(porta, database_url):
+    """`porta db cleanup` (issue 16 item 3) empties what expired, batch after batch, and
+    reports it per table; live rows and the consent ledger stay."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from idp.base.clock import later
+    from idp.storage.models import AccessToken
+
+    porta("db", "upgrade")
+    store = _store(database_url)
+    try:
+        client = store.create_client("c1", {"redirect_uris": ["https://rp.example/cb"]}, client_secret_hash=None)
+        for index in range(5):
+            store.record_access_token(f"old{index}", client.client_id, None, now() - timedelta(days=2))
+        store.record_access_token("live", client.client_id, None, later(600))
+        store.commit()
+    finally:
+        store.close()
+    result = porta("db", "cleanup", env={"PORTA_CLEANUP_BATCH_SIZE": "2"})
+    assert "access_tokens: 5 deleted" in result.output
+    store = _store(database_url)
+    try:
+        assert store.session.scalar(select(func.count()).select_from(AccessToken)) == 1
+    finally:
+        store.close()
+    refused = porta("db", "cleanup", "--retention", "-1", ok=False)
+    assert refused.exit_code != 0
