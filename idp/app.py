@@ -14,6 +14,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from idp.base import metrics
 from idp.base.context import Context
 from idp.base.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.base.outbound import guard, json_fetcher
@@ -25,12 +26,13 @@ from idp.profile import mail
 from idp.profile.catalogue import Catalogue, load_catalogue
 from idp.protocol.discovery import provider_metadata
 from idp.storage import Store
-from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrade
+from idp.storage.db import head_revision, is_up_to_date, make_engine, make_sessionmaker, upgrade
 from idp.web import (
     account,
     authorize,
     discovery,
     labels,
+    operations,
     pages,
     portability,
     profile,
@@ -43,7 +45,7 @@ from idp.web.common import oauth_error_response
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
-API_BLUEPRINTS = ("discovery", "token", "userinfo", "receipts", "registration")
+API_BLUEPRINTS = ("discovery", "token", "userinfo", "receipts", "registration", "operations")
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -107,9 +109,11 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         "sessionmaker": sessions,
         "keys": keys,
         "catalogue": catalogue,
+        "schema_head": head_revision(),  # /readyz compares the database with it
     }
 
     for blueprint in (
+        operations.bp,
         discovery.bp,
         token.bp,
         userinfo.bp,
@@ -205,6 +209,19 @@ def _install_handlers(app: Flask) -> None:
             store.rollback()
             store.close()
 
+    @app.before_request
+    def _start_clock() -> None:
+        g.porta_started = time.perf_counter()
+
+    @app.after_request
+    def _count_request(response: Response) -> Response:
+        endpoint = request.endpoint or "unmatched"  # bounded label values: no raw paths
+        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        started = g.get("porta_started")
+        if started is not None:
+            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -226,6 +243,7 @@ def _install_handlers(app: Flask) -> None:
 
     @app.errorhandler(429)
     def _too_many(error: HTTPException) -> tuple[str, int]:
+        metrics.THROTTLED.labels(request.endpoint or "unmatched").inc()
         return render_template(
             "error.html",
             title="Too many attempts",

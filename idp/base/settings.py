@@ -137,6 +137,17 @@ class Settings:
         "they signed has expired. 0 turns scheduled rotation off (`porta keys rotate` still "
         "works).",
     )
+    metrics_allow: str = _setting(
+        "127.0.0.1/32 ::1/128",
+        "Space-separated networks (CIDR) whose clients may read /metrics without a token. "
+        "Behind a proxy the address is the proxy's; prefer METRICS_TOKEN there. Empty: only "
+        "the token opens it.",
+    )
+    metrics_token: str | None = _setting(
+        None,
+        "A bearer token (RFC 6750 §2.1) that opens /metrics from any address, for a Prometheus "
+        "server elsewhere (its `authorization` scrape setting).",
+    )
     site_name: str = _setting("Porta", "Name shown on the person's pages.")
     claims_catalogue: str | None = _setting(
         None,

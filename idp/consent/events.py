@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from idp.base import metrics
 from idp.base.clock import epoch, now
 from idp.base.encoding import random_token
 from idp.keys import KeyRing
@@ -176,6 +177,8 @@ def deliver_due(
             if not accepted and row.attempts < MAX_ATTEMPTS:
                 retry_at = now() + timedelta(seconds=BASE_DELAY_SECONDS * 2 ** (row.attempts - 1))
             store.finish_delivery(row, accepted=accepted, error=error, retry_at=retry_at)
+            if not accepted:
+                metrics.DELIVERY_FAILURES.labels("retry" if retry_at else "failed").inc()
             delivered += accepted
     finally:
         store.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import String, cast, delete, select, update
+from sqlalchemy import String, cast, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,6 +69,15 @@ class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Portability, Audit,
     def close(self) -> None:
         """Release the connection."""
         self.session.close()
+
+    # -- health ----------------------------------------------------------------------
+    def ping(self) -> None:
+        """One round trip to the database; raises if it cannot be reached (/readyz)."""
+        self.session.execute(text("SELECT 1"))
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None before the first one)."""
+        return self.session.scalar(text("SELECT version_num FROM alembic_version"))
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Store]:
