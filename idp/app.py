@@ -41,7 +41,7 @@ from idp.web import (
     token,
     userinfo,
 )
-from idp.web.common import oauth_error_response
+from idp.web.common import oauth_error_response, session_cookie_name
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
@@ -67,7 +67,7 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        SESSION_COOKIE_NAME="porta_session",
+        SESSION_COOKIE_NAME=session_cookie_name(settings.issuer),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -188,3 +189,72 @@ def test_db_cleanup_deletes_expired_rows_for_cron(porta, database_url):
         store.close()
     refused = porta("db", "cleanup", "--retention", "-1", ok=False)
     assert refused.exit_code != 0
+
+
+# -- the first minutes (issue 16 item 9) --------------------------------------------------------
+
+
+def _serve_calls(monkeypatch) -> list[tuple]:
+    from idp.cli import serving
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(serving, "_serve", lambda *args: calls.append(args))
+    return calls
+
+
+def test_serve_refuses_a_port_the_loopback_issuer_does_not_advertise(porta, monkeypatch):
+    """`porta serve --port 8001` under PORTA_ISSUER=…:8000 used to advertise 8000 silently."""
+    porta("db", "upgrade")
+    calls = _serve_calls(monkeypatch)
+    monkeypatch.setenv("PORTA_ISSUER", "http://127.0.0.1:8000")
+    refused = porta("serve", "--port", "8001", ok=False)
+    assert refused.exit_code != 0 and calls == []
+    assert "PORTA_ISSUER=http://127.0.0.1:8001" in refused.output
+    assert "--port 8000" in refused.output
+    porta("serve", "--port", "8000")
+    assert calls and calls[0][1] == 8000
+
+
+def test_serve_without_an_issuer_advertises_its_own_port(porta, monkeypatch):
+    porta("db", "upgrade")
+    calls = _serve_calls(monkeypatch)
+    monkeypatch.delenv("PORTA_ISSUER")
+    porta("serve", "--port", "8123")
+    assert calls and os.environ["PORTA_ISSUER"] == "http://127.0.0.1:8123"
+
+
+def test_the_cli_reaches_the_demo_database(tmp_path, monkeypatch):
+    """After `porta demo`, `porta --database …` (the line the demo prints) lists its person,
+    and no stray porta.sqlite appears."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("PORTA_DATABASE_URL", "PORTA_ISSUER", "PORTA_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+    demo = runner.invoke(main, ["demo", "--no-serve"], catch_exceptions=False)
+    hint = next(line for line in demo.output.splitlines() if "manage it:" in line)
+    args = hint.split("porta ", 1)[1].split()
+    monkeypatch.delenv("PORTA_DATABASE_URL", raising=False)  # as in a new shell
+    listed = runner.invoke(main, args, catch_exceptions=False)
+    assert listed.exit_code == 0 and "demo@example.org" in listed.output
+    assert not (tmp_path / "porta.sqlite").exists()
+
+
+def test_two_issuers_on_one_host_use_two_session_cookies(make_app):
+    """Cookies ignore ports (RFC 6265 §8.5): the name carries the issuer instead."""
+    names = {
+        make_app(ISSUER=issuer).config["SESSION_COOKIE_NAME"]
+        for issuer in ("http://127.0.0.1:8000", "http://127.0.0.1:8001")
+    }
+    assert len(names) == 2 and all(name.startswith("porta_session_") for name in names)
+
+
+def test_generated_secrets_are_git_ignored():
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = Path(__file__).resolve().parents[2]
+    for name in ("porta-demo.sqlite.secret", "porta.sqlite.secret"):
+        assert subprocess.run(["git", "check-ignore", "-q", name], cwd=root, check=False).returncode == 0
