@@ -14,23 +14,25 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from idp.base import metrics
 from idp.base.context import Context
 from idp.base.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.base.outbound import OutboundClient
 from idp.base.settings import Settings, load_settings
 from idp.consent.decisions import expire_due
 from idp.consent.events import deliver_due
-from idp.keys import KeyRing, ensure_keys
+from idp.keys import KeyRing, ensure_keys, maintain_keys
 from idp.profile import mail
 from idp.profile.catalogue import Catalogue, load_catalogue
 from idp.protocol.discovery import provider_metadata
 from idp.storage import Store
-from idp.storage.db import is_up_to_date, make_engine, make_sessionmaker, upgrade
+from idp.storage.db import head_revision, is_up_to_date, make_engine, make_sessionmaker, upgrade
 from idp.web import (
     account,
     authorize,
     discovery,
     labels,
+    operations,
     pages,
     portability,
     profile,
@@ -39,11 +41,11 @@ from idp.web import (
     token,
     userinfo,
 )
-from idp.web.common import oauth_error_response
+from idp.web.common import oauth_error_response, session_cookie_name
 
 # Machine-to-machine endpoints: they answer JSON and are not protected by CSRF tokens
 # (they authenticate clients, or carry no cookies).
-API_BLUEPRINTS = ("discovery", "token", "userinfo", "receipts", "registration")
+API_BLUEPRINTS = ("discovery", "token", "userinfo", "receipts", "registration", "operations")
 HSTS = "max-age=31536000"
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
@@ -67,8 +69,9 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         TESTING=settings.testing,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         # RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, host-only and Path=/, so no
-        # sibling host or plain-http page can set or shadow it; it needs https.
-        SESSION_COOKIE_NAME=("__Host-" if secure else "") + "porta_session",
+        # sibling host or plain-http page can set or shadow it; it needs https. The name
+        # also derives from the issuer, so two instances on one host do not collide.
+        SESSION_COOKIE_NAME=("__Host-" if secure else "") + session_cookie_name(settings.issuer),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
@@ -111,9 +114,11 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
         "sessionmaker": sessions,
         "keys": keys,
         "catalogue": catalogue,
+        "schema_head": head_revision(),  # /readyz compares the database with it
     }
 
     for blueprint in (
+        operations.bp,
         discovery.bp,
         token.bp,
         userinfo.bp,
@@ -159,7 +164,8 @@ def create_app(config: dict[str, Any] | None = None, *, auto_upgrade: bool = Fal
 def start_pump(
     sessions: Any, keys: KeyRing, settings: Settings, catalogue: Catalogue
 ) -> threading.Thread:
-    """A daemon thread per worker: push due events, send due mail, expire lapsed consents."""
+    """A daemon thread per worker: push due events, send due mail, expire lapsed consents,
+    rotate and retire signing keys when due, delete one bounded batch of finished rows."""
     outbound = OutboundClient(settings)
 
     def open_store() -> Store:
@@ -175,7 +181,14 @@ def start_pump(
                 store = open_store()
                 try:
                     with store.unit_of_work():
-                        expire_due(Context(settings, store, keys, outbound.fetch_json, catalogue))
+                        expire_due(
+                            Context(settings, store, keys, outbound.fetch_json, catalogue)
+                        )
+                    with store.unit_of_work():
+                        maintain_keys(store, settings.secret_key, settings)
+                    store.purge_batch(
+                        settings.cleanup_retention_seconds, settings.cleanup_batch_size
+                    )
                 finally:
                     store.close()
             except Exception:
@@ -204,6 +217,19 @@ def _install_handlers(app: Flask) -> None:
             store.rollback()
             store.close()
 
+    @app.before_request
+    def _start_clock() -> None:
+        g.porta_started = time.perf_counter()
+
+    @app.after_request
+    def _count_request(response: Response) -> Response:
+        endpoint = request.endpoint or "unmatched"  # bounded label values: no raw paths
+        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        started = g.get("porta_started")
+        if started is not None:
+            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -227,6 +253,7 @@ def _install_handlers(app: Flask) -> None:
 
     @app.errorhandler(429)
     def _too_many(error: HTTPException) -> tuple[str, int]:
+        metrics.THROTTLED.labels(request.endpoint or "unmatched").inc()
         return render_template(
             "error.html",
             title="Too many attempts",

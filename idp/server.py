@@ -13,6 +13,8 @@ request against gthread's 0.89-1.08x (bench/README.md has the runs).
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 DEFAULT_SERVER = "granian"
@@ -50,12 +52,25 @@ def run(*, host: str, port: int, workers: int, threads: int, dev: bool) -> None:
         create_app().run(host=host, port=port, debug=True, use_reloader=True)
         return
     server = os.environ.get("PORTA_SERVER", DEFAULT_SERVER)
+    if server not in {"granian", "gunicorn"}:
+        raise SystemExit(f"PORTA_SERVER must be gunicorn or granian, not {server!r}")
+    _metrics_directory()
     if server == "granian":
         _run_granian(host, port, workers, threads)
-    elif server == "gunicorn":
-        _run_gunicorn(host, port, workers, threads)
     else:
-        raise SystemExit(f"PORTA_SERVER must be gunicorn or granian, not {server!r}")
+        _run_gunicorn(host, port, workers, threads)
+
+
+def _metrics_directory() -> None:
+    """Give the workers one PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode),
+    so /metrics on any worker sums every worker's counters. It is set before any worker
+    starts, as prometheus-client requires; files a previous run left are removed."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="porta-metrics-")
 
 
 def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:

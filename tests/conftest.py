@@ -47,6 +47,7 @@ from idp.base.context import Context
 from idp.profile.accounts import create_user
 from idp.protocol.clients import create_client, validate_metadata
 from idp.storage import Store
+from idp.web.common import session_cookie_name
 
 # Cheap argon2id parameters for tests (the real defaults cost ~0.5 s a hash here); they
 # reach `porta` subprocesses too, through the environment.
@@ -124,7 +125,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 ISSUER = "http://localhost"
 PASSWORD = "correct horse battery staple"
 SECRET_KEY = "test-secret-key-" + "x" * 16
-SESSION_COOKIE = "porta_session"
+SESSION_COOKIE = session_cookie_name(ISSUER)
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("PORTA_TEST_DATABASE_URL") else [])
 
 

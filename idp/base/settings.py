@@ -122,6 +122,35 @@ class Settings:
         "How long a worker keeps the signing keys in memory before re-reading the key table, so "
         "a `porta keys rotate` reaches running workers within this delay.",
     )
+    jwks_max_age: int = _setting(
+        60,
+        "Cache-Control max-age of /jwks.json in seconds: how long relying parties may keep the "
+        "key set before fetching it again (RFC 7517 §5 key rollover).",
+    )
+    key_publish_seconds: int = _setting(
+        3600,
+        "How long a new signing key is published in the JWKS before it signs anything, in "
+        "seconds. At least KEY_CACHE_SECONDS + JWKS_MAX_AGE, so that every worker and every "
+        "relying party has seen a key before they meet a token it signed.",
+    )
+    key_rotation_days: int = _setting(
+        90,
+        "Rotate the signing keys every this many days: each server's pump publishes a new key "
+        "pair (signing KEY_PUBLISH_SECONDS later) and retires superseded keys once every token "
+        "they signed has expired. 0 turns scheduled rotation off (`porta keys rotate` still "
+        "works).",
+    )
+    metrics_allow: str = _setting(
+        "127.0.0.1/32 ::1/128",
+        "Space-separated networks (CIDR) whose clients may read /metrics without a token. "
+        "Behind a proxy the address is the proxy's; prefer METRICS_TOKEN there. Empty: only "
+        "the token opens it.",
+    )
+    metrics_token: str | None = _setting(
+        None,
+        "A bearer token (RFC 6750 §2.1) that opens /metrics from any address, for a Prometheus "
+        "server elsewhere (its `authorization` scrape setting).",
+    )
     site_name: str = _setting("Porta", "Name shown on the person's pages.")
     claims_catalogue: str | None = _setting(
         None,
@@ -150,8 +179,22 @@ class Settings:
     event_pump_seconds: int = _setting(
         15,
         "How often each server worker pushes due consent events and back-channel logout tokens "
-        "from the outbox and expires lapsed consents; 0 turns the pump off (then run "
-        "`porta events deliver` and `porta consents expire` from cron).",
+        "from the outbox, expires lapsed consents, rotates and retires signing keys when due "
+        "and deletes one batch of finished rows; 0 turns the pump off (then run "
+        "`porta events deliver`, `porta consents expire` and `porta db cleanup` from cron).",
+    )
+    cleanup_retention_seconds: int = _setting(
+        24 * 3600,
+        "How long finished rows are kept before cleanup deletes them, in seconds: expired codes "
+        "and access-token records, used or expired refresh tokens (a reused refresh token is "
+        "detected for this long after its rotation, RFC 9700 §4.14.2), finished or expired "
+        "interactions, used client assertions, expired pending imports and sent mail. The "
+        "consent ledger is never deleted.",
+    )
+    cleanup_batch_size: int = _setting(
+        1000,
+        "Most rows per table one cleanup round deletes: each pump round (EVENT_PUMP_SECONDS) "
+        "runs one round; `porta db cleanup` runs rounds until nothing is left.",
     )
     argon2_time_cost: int = _setting(
         3,
@@ -279,6 +322,17 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     _check_issuer(settings)
     if settings.id_token_signing_alg not in {"ES256", "RS256"}:
         raise ValueError("PORTA_ID_TOKEN_SIGNING_ALG must be ES256 or RS256")
+    if settings.key_publish_seconds < settings.key_cache_seconds + settings.jwks_max_age:
+        raise ValueError(
+            "PORTA_KEY_PUBLISH_SECONDS must be at least PORTA_KEY_CACHE_SECONDS + "
+            f"PORTA_JWKS_MAX_AGE ({settings.key_cache_seconds + settings.jwks_max_age}): a key "
+            "must be published everywhere before it signs"
+        )
+    if settings.cleanup_batch_size < 1 or settings.cleanup_retention_seconds < 0:
+        raise ValueError(
+            "PORTA_CLEANUP_BATCH_SIZE must be at least 1 and PORTA_CLEANUP_RETENTION_SECONDS "
+            "at least 0"
+        )
     if settings.smtp_url:
         parse_smtp_url(settings.smtp_url)  # a ValueError naming PORTA_SMTP_URL
     if not settings.secret_key:

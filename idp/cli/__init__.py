@@ -6,6 +6,7 @@ One module per command group; this one assembles them under :func:`main`
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -34,11 +35,19 @@ class _PortaGroup(click.Group):
 
 @click.group(cls=_PortaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="porta")
-def main() -> None:
+@click.option(
+    "--database",
+    metavar="URL",
+    help="Database URL for this command (sets PORTA_DATABASE_URL), e.g. "
+    "sqlite:///porta-demo.sqlite for the demo's.",
+)
+def main(database: str | None) -> None:
     """Porta: an OpenID Connect provider where the person owns the relationship.
 
     Settings come from PORTA_* environment variables; `porta config` lists them.
     """
+    if database:
+        os.environ["PORTA_DATABASE_URL"] = database
 
 
 @main.command("config")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import click
 
@@ -29,8 +30,31 @@ def serve(
     """Serve the provider (HTTP/1.1 keep-alive, several workers)."""
     if dev:
         os.environ["PORTA_DEV"] = "true"  # read by load_settings: allows an http issuer
+    _check_issuer(host, port)
     _prepare_database(runtime)
     _serve(host, port, workers or os.cpu_count() or 1, threads, dev)
+
+
+def _check_issuer(host: str, port: int) -> None:
+    """The issuer must be where this server listens, or in front of it (a proxy).
+
+    Unset, PORTA_ISSUER becomes http://HOST:PORT. Set to a loopback URL whose port is not
+    --port, nothing could reach the advertised endpoints (OIDC Discovery §4.3: every URL
+    starts with the issuer), so the command stops and names both ways out.
+    """
+    issuer = os.environ.get("PORTA_ISSUER")
+    if not issuer:
+        os.environ["PORTA_ISSUER"] = f"http://{host}:{port}"
+        return
+    parts = urlsplit(issuer)
+    advertised = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if loopback and advertised != port:
+        fixed = parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
+        raise click.ClickException(
+            f"PORTA_ISSUER is {issuer} but --port is {port}: tokens and discovery would point "
+            f"at port {advertised}. Set PORTA_ISSUER={fixed}, or serve with --port {advertised}."
+        )
 
 
 def _prepare_database(runtime: Runtime) -> None:
@@ -107,6 +131,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
                 "                  redirect_uri=http://127.0.0.1:5001/callback",
                 f"  cli client:     client_id={DEMO_CLI_CLIENT_ID} (public, PKCE, loopback http://127.0.0.1:<any port>/callback)",
                 "  registration:   open (RFC 7591)",
+                f"  manage it:      porta --database {runtime.settings.database_url} users list",
             ]
         )
     )

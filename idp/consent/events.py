@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from idp.base import metrics
 from idp.base.clock import epoch, now
 from idp.base.encoding import random_token
 from idp.base.outbound import OutboundClient, OutboundError, http_status_class
@@ -173,6 +174,8 @@ def deliver_due(
             if not accepted and row.attempts < MAX_ATTEMPTS:
                 retry_at = now() + timedelta(seconds=BASE_DELAY_SECONDS * 2 ** (row.attempts - 1))
             store.finish_delivery(row, accepted=accepted, error=error, retry_at=retry_at)
+            if not accepted:
+                metrics.DELIVERY_FAILURES.labels("retry" if retry_at else "failed").inc()
             delivered += accepted
     finally:
         store.close()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import consent_spec
+from idp.base import metrics
 from idp.base.clock import epoch, now
 from idp.base.encoding import random_token
 from idp.keys import KeyRing
@@ -150,6 +151,7 @@ def append(store: Store, keys: KeyRing, issuer: str, entry: Entry) -> Appended:
     replaces, state, request = entry.replaces, entry.state, entry.request
     previous_state = replaces.state if replaces is not None else None
     consent_spec.check_transition(previous_state, state)
+    metrics.CONSENT_DECISIONS.labels(state).inc()
     sequence, previous_hash = _head(store, entry.user_id)
     moment = now()
     decided = entry.decided_at or moment
@@ -189,7 +191,7 @@ def append(store: Store, keys: KeyRing, issuer: str, entry: Entry) -> Appended:
             "refusing to append an invalid consent record: " + "; ".join(map(str, problems[:5]))
         )
     entry_hash = consent_spec.chain_hash(document, previous_hash)
-    key = keys.signing_key(RECEIPT_ALG)
+    key = keys.signing_key(RECEIPT_ALG, store)
     receipt = consent_spec.sign_receipt(
         {
             "iss": issuer,

@@ -35,7 +35,9 @@ def mint_access_token(
     }
     if grant is not None and grant.auth_time is not None:
         claims["auth_time"] = epoch(grant.auth_time)
-    token = ctx.keys.sign(claims, ctx.settings.access_token_signing_alg, typ=ACCESS_TOKEN_TYP)
+    token = ctx.keys.sign(
+        claims, ctx.settings.access_token_signing_alg, typ=ACCESS_TOKEN_TYP, store=ctx.store
+    )
     ctx.store.record_access_token(jti, client.client_id, grant.id if grant else None, later(ttl))
     return token, ttl
 
@@ -44,7 +46,7 @@ def verify_access_token(ctx: Context, token: str) -> tuple[dict[str, Any], Acces
     """Check a bearer token we issued: signature, typ, issuer, audience, expiry, revocation."""
     try:
         claims = ctx.keys.verify(
-            token, typ=ACCESS_TOKEN_TYP, issuer=ctx.issuer, audience=ctx.issuer
+            token, store=ctx.store, typ=ACCESS_TOKEN_TYP, issuer=ctx.issuer, audience=ctx.issuer
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidTokenError("the access token has expired") from exc

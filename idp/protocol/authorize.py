@@ -209,7 +209,9 @@ def _id_token_hint_subject(ctx: Context, hint: str | None) -> str | None:
         return None
     try:
         # typ JWT (RFC 8725 §3.11): an access token, logout token or SET is not an ID token.
-        claims = ctx.keys.verify(hint, typ="jwt", verify_exp=False, issuer=ctx.issuer)
+        claims = ctx.keys.verify(
+            hint, store=ctx.store, typ="jwt", verify_exp=False, issuer=ctx.issuer
+        )
     except jwt.PyJWTError as exc:
         raise InvalidRequestError(
             f"id_token_hint is not a valid ID token from this issuer: {exc}"

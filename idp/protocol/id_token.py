@@ -64,4 +64,4 @@ def mint_id_token(
     for name, value in released.items():
         claims.setdefault(name, value)
     ctx.store.record_disclosure(user.id, client.client_id, "id_token", ["sub", *released])
-    return ctx.keys.sign(claims, alg, typ="JWT")
+    return ctx.keys.sign(claims, alg, typ="JWT", store=ctx.store)

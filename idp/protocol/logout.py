@@ -34,7 +34,9 @@ def validate_logout_request(ctx: Context, params: dict[str, str]) -> LogoutReque
     if hint:
         try:
             # typ JWT (RFC 8725 §3.11): an access token, logout token or SET is not an ID token.
-            hinted = ctx.keys.verify(hint, typ="jwt", verify_exp=False, issuer=ctx.issuer)
+            hinted = ctx.keys.verify(
+                hint, store=ctx.store, typ="jwt", verify_exp=False, issuer=ctx.issuer
+            )
         except jwt.PyJWTError as exc:
             raise InvalidRequestError(
                 f"id_token_hint is not an ID token from this issuer: {exc}"

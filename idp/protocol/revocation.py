@@ -29,7 +29,9 @@ def revoke(ctx: Context, client: Client, token: str | None, hint: str | None) ->
             ctx.store.revoke_grant(grant.id, "revoked_by_client")
         return
     try:
-        claims = ctx.keys.verify(token, typ="at+jwt", verify_exp=False, issuer=ctx.issuer)
+        claims = ctx.keys.verify(
+            token, store=ctx.store, typ="at+jwt", verify_exp=False, issuer=ctx.issuer
+        )
     except (jwt.PyJWTError, ValueError):
         return
     record = ctx.store.get_access_token(str(claims.get("jti", "")))

@@ -122,10 +122,16 @@ def current_revision(engine: Engine) -> str | None:
         return row[0] if row else None
 
 
-def is_up_to_date(engine: Engine) -> bool:
-    """True when the database is at the newest migration."""
+def head_revision() -> str | None:
+    """The newest migration this code knows."""
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def is_up_to_date(engine: Engine) -> bool:
+    """True when the database is at the newest migration."""
     with database_errors(engine):
-        return current_revision(engine) == head
+        return current_revision(engine) == head_revision()

@@ -87,9 +87,16 @@ class SigningKey(Base):
     private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     public_jwk: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # active: used for new signatures. Inactive but not retired: still published, still verifies.
+    # active: the newest key of its algorithm, the one that signs from ``sign_from`` on.
+    # Inactive but not retired: still published, still verifies.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A key is published (in the JWKS) from created_at and signs only from sign_from, at
+    # least one JWKS cache lifetime later, so no verifier meets a kid it has not seen.
+    sign_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Emergency revocation (`porta keys revoke`): nothing it signed verifies any more, and
+    # it is published nowhere, not even among the retired keys.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class LoginSession(Base):
@@ -113,8 +120,8 @@ class Interaction(Base):
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
     request: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
 
 
 class Grant(Base):
@@ -156,7 +163,7 @@ class AuthorizationCode(Base):
     redirect_uri: Mapped[str] = mapped_column(Text)
     nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
     code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
@@ -170,7 +177,7 @@ class AccessToken(Base):
         ForeignKey("grants.id", ondelete="CASCADE"), nullable=True, index=True
     )
     client_id: Mapped[str] = mapped_column(String(128), index=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
@@ -183,8 +190,8 @@ class RefreshToken(Base):
     grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
 
 
 class UsedAssertion(Base):
@@ -377,7 +384,7 @@ class MailOutbox(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
 
 
 Index("ix_codes_grant", AuthorizationCode.grant_id)

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from idp.base.clock import now
 from idp.storage.base import Aggregate
@@ -182,3 +182,13 @@ class Outbox(Aggregate):
                 .order_by(EventOutbox.created_at.desc())
             )
         )
+
+    def outbox_depth(self) -> dict[str, int]:
+        """How many deliveries wait (pending, due or not): events and mail (for /metrics)."""
+        return {
+            kind: self.session.scalar(
+                select(func.count()).select_from(model).where(model.status == "pending")
+            )
+            or 0
+            for kind, model in (("events", EventOutbox), ("mail", MailOutbox))
+        }

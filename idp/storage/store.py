@@ -2,7 +2,7 @@
 
 The rest of Porta reads and writes the database only through a :class:`Store`
 and its named operations, grouped by aggregate in this package (accounts,
-clients, keys, grants, ledger, outbox, audit). A Store wraps one SQLAlchemy
+clients, keys, grants, ledger, outbox, audit, cleanup). A Store wraps one SQLAlchemy
 session; :meth:`Store.unit_of_work` commits what a block wrote, or rolls all of
 it back when the block raises.
 """
@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import String, cast, delete, select, update
+from sqlalchemy import String, cast, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.storage.accounts import Accounts
 from idp.storage.audit import Audit
 from idp.storage.base import ConflictError
+from idp.storage.cleanup import Cleanup
 from idp.storage.clients import Clients
 from idp.storage.grants import Grants
 from idp.storage.keys import Keys
@@ -42,7 +43,7 @@ from idp.storage.outbox import Outbox
 from idp.storage.portability import Portability
 
 
-class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Portability, Audit):
+class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Portability, Audit, Cleanup):
     """Repository over one database session."""
 
     def __init__(self, session: Session) -> None:
@@ -68,6 +69,15 @@ class Store(Accounts, Clients, Keys, Grants, Ledger, Outbox, Portability, Audit)
     def close(self) -> None:
         """Release the connection."""
         self.session.close()
+
+    # -- health ----------------------------------------------------------------------
+    def ping(self) -> None:
+        """One round trip to the database; raises if it cannot be reached (/readyz)."""
+        self.session.execute(text("SELECT 1"))
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None before the first one)."""
+        return self.session.scalar(text("SELECT version_num FROM alembic_version"))
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Store]:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
+from idp.base import metrics
 from idp.base.clock import later, now
 from idp.base.errors import AccessDeniedError, BadRedirectError, OAuthError
 from idp.consent import decisions
@@ -186,6 +187,7 @@ def login_submit() -> Response | tuple[str, int]:
     if user is None:
         with store().unit_of_work():
             store().audit("login_failed", email=email[:320], remote=request.remote_addr)
+        metrics.LOGIN_FAILURES.inc()
         return render_template(
             "login.html",
             interaction=interaction_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -134,3 +135,12 @@ def current_login() -> LoginState | None:
     if user is None:
         return None
     return LoginState(user=user, sid=row.sid, auth_time=row.auth_time)
+
+
+def session_cookie_name(issuer: str) -> str:
+    """The login session cookie's name, derived from the issuer.
+
+    Browsers share cookies between ports of one host (RFC 6265 §8.5), so two providers on
+    127.0.0.1:8000 and :8001 would overwrite each other's session under one fixed name.
+    """
+    return "porta_session_" + hashlib.sha256(issuer.encode()).hexdigest()[:10]

@@ -36,7 +36,8 @@ def retired_jwks() -> Response:
 @bp.route(PATHS["jwks_uri"], methods=["GET"])
 def jwks() -> Response:
     """The provider's public signing keys as a JWK Set (RFC 7517 §5)."""
-    response = json_response(current_app.extensions["porta"]["keys"].jwks(), no_store=False)
-    response.headers["Cache-Control"] = "public, max-age=60"
+    porta = current_app.extensions["porta"]
+    response = json_response(porta["keys"].jwks(), no_store=False)
+    response.headers["Cache-Control"] = f"public, max-age={porta['settings'].jwks_max_age}"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from idp.base import metrics
 from idp.base.context import PATHS, Context
 from idp.base.errors import InvalidClientError
 from idp.protocol.clients import is_public
@@ -21,10 +22,13 @@ bp = Blueprint("token", __name__)
 @bp.route(PATHS["token_endpoint"], methods=["POST"])
 def token_endpoint() -> Response:
     """Token endpoint: RFC 6749 §3.2, §4.1.3, §4.4.2, §6; OIDC Core §3.1.3; RFC 7636 §4.5."""
-    return client_request(
-        "token_endpoint",
-        lambda ctx, client, params: json_response(token_request(ctx, client, params)),
-    )
+
+    def handle(ctx: Context, client: Client, params: dict[str, str]) -> Response:
+        response = json_response(token_request(ctx, client, params))
+        metrics.TOKENS_ISSUED.labels(params["grant_type"]).inc()  # validated by now
+        return response
+
+    return client_request("token_endpoint", handle)
 
 
 @bp.route(PATHS["revocation_endpoint"], methods=["POST"])

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import text
 
+from idp.base.clock import now
 from idp.cli import main as porta
 from idp.keys import KeyDecryptionError, decrypt_private_key, rotate_keys
 from idp.profile.accounts import create_user
@@ -101,10 +102,22 @@ def _verify(http, token: str, audience: str) -> dict:
     return jwt.decode(token, key.key, algorithms=[header["alg"]], audience=audience, issuer=ISSUER)
 
 
+def _publishing_window_ends(app, kids) -> None:
+    """Stand in for waiting PORTA_KEY_PUBLISH_SECONDS: the new keys' signing starts now."""
+    store = store_of(app)
+    try:
+        for kid in kids:
+            store.sign_now(kid, now())
+        store.commit()
+    finally:
+        store.close()
+
+
 def test_rotation_and_retirement_through_the_cli(make_app):
-    """`porta keys rotate`: the new kid signs new tokens while the old key stays published and
-    old ID tokens still verify (RFC 7517 §5 key rollover); `porta keys retire` then withdraws
-    it, and what it signed stops being accepted."""
+    """`porta keys rotate`: the new keys are published at once but the old ones keep signing
+    until the publishing window ends; then the new kid signs new tokens while the old key stays
+    published and old ID tokens still verify (RFC 7517 §5 key rollover); `porta keys retire`
+    then withdraws it, and what it signed stops being accepted."""
     app = make_app(KEY_CACHE_SECONDS=0)
     store = store_of(app)
     create_user(store, "alice@example.org", PASSWORD, "Alice Example")
@@ -117,10 +130,13 @@ def test_rotation_and_retirement_through_the_cli(make_app):
 
     rotated = _cli(app, "keys", "rotate")
     assert rotated.exit_code == 0, rotated.output
-    new_kids = set(re.findall(r"new active (?:ES256|RS256) key (\S+)", rotated.output))
+    new_kids = set(re.findall(r"new (?:ES256|RS256) key (\S+): published now", rotated.output))
     assert len(new_kids) == 2 and not new_kids & old_kids
     published = _jwks(browser)
     assert old_kids | new_kids <= set(published)
+    waiting = tokens_for(browser, client, scope="openid")
+    assert jwt.get_unverified_header(waiting["id_token"])["kid"] in old_kids  # not yet
+    _publishing_window_ends(app, new_kids)
 
     new = tokens_for(browser, client, scope="openid")
     assert jwt.get_unverified_header(new["id_token"])["kid"] in new_kids
@@ -154,7 +170,7 @@ def test_another_secret_key_cannot_use_the_keys(make_app):
     store = store_of(app)
     try:
         with pytest.raises(KeyDecryptionError, match="SECRET_KEY"):
-            rotate_keys(store, "a-different-secret-key-" + "y" * 16)
+            rotate_keys(store, "a-different-secret-key-" + "y" * 16, 3600)
     finally:
         store.rollback()
         store.close()

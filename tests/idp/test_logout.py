@@ -10,6 +10,7 @@ import pytest
 from idp.storage.models import LoginSession
 from tests.conftest import (
     FORGERIES,
+    SESSION_COOKIE,
     assert_error_page,
     authorize,
     callback_params,
@@ -122,7 +123,7 @@ def test_logout_confirmation_without_a_valid_csrf_token_is_refused(shared_app, f
         form["csrf_token"] = csrf_from(html)[:-4] + "AAAA"
     elif token == "other_browser":
         other = shared_app.test_client()
-        other.set_cookie("porta_session", alice_cookie)
+        other.set_cookie(SESSION_COOKIE, alice_cookie)
         form["csrf_token"] = csrf_from(other.get("/logout").get_data(as_text=True))
     assert_error_page(browser.post("/logout/confirm", data=form))
     assert logged_in(browser, rp)

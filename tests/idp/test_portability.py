@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 
 import consent_spec
+from idp.base.clock import now
 from idp.consent import decisions
 from idp.consent.consent_request import build_request
 from idp.consent.events import WITHDRAWN
@@ -950,7 +951,10 @@ def test_an_export_made_after_rotation_and_retirement_imports(app, http, user, c
     old_kid = jwt.get_unverified_header(payload_of(exported_token(http))["receipts"][0])["kid"]
     store = store_of(app)
     with store.unit_of_work():
-        rotate_keys(store, app.extensions["porta"]["settings"].secret_key)
+        fresh = rotate_keys(store, app.extensions["porta"]["settings"].secret_key, 3600)
+    with store.unit_of_work():  # the publishing window ends: the new keys sign
+        for key in fresh:
+            store.sign_now(key.kid, now())
     with store.unit_of_work():
         assert store.retire_key(old_kid)
     store.close()

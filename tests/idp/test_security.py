@@ -33,6 +33,7 @@ from tests.conftest import (
     FORGERIES,
     ISSUER,
     PASSWORD,
+    SESSION_COOKIE,
     assert_error_page,
     assert_oauth_error,
     authorize,
@@ -659,7 +660,7 @@ def test_consent_for_an_interaction_of_another_browser_is_refused(shared_app, br
     location = authorize(browser, client).headers["Location"]
     interaction = interaction_from(location)
     intruder = shared_app.test_client()
-    intruder.set_cookie("porta_session", alice_cookie)
+    intruder.set_cookie(SESSION_COOKIE, alice_cookie)
     token = csrf_from(intruder.get("/login").get_data(as_text=True))
     grants = count_rows(shared_app, Grant)
     response = intruder.post("/consent", data={"csrf_token": token, "interaction": interaction, "decision": "approve"})
@@ -720,7 +721,7 @@ def test_session_cookie_flags_after_login(shared_app, alice):
     token = csrf_from(http.get("/login").get_data(as_text=True))
     response = http.post("/login", data={"csrf_token": token, "email": "alice@example.org", "password": PASSWORD})
     assert response.status_code == 303
-    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("porta_session="))
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith(SESSION_COOKIE + "="))
     attributes = [a.strip().lower() for a in cookie.split(";")[1:]]
     assert "httponly" in attributes and "samesite=lax" in attributes
     assert "secure" not in attributes
@@ -731,7 +732,8 @@ def test_session_cookie_is_secure_on_an_https_issuer(make_app):
     §4.1.3.2, named with the __Host- prefix)."""
     app = make_app(ISSUER="https://op.example")
     response = app.test_client().get("/login", base_url="https://op.example")
-    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("__Host-porta_session="))
+    name = app.config["SESSION_COOKIE_NAME"]  # named after this issuer
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith(name + "="))
     attributes = [a.strip().lower() for a in cookie.split(";")[1:]]
     assert {"secure", "httponly", "samesite=lax"} <= set(attributes)
 
