@@ -8,6 +8,7 @@ no Referer leaves the provider; on an https issuer, HSTS (RFC 6797) and a
 
 from __future__ import annotations
 
+from idp.web.common import session_cookie_name
 from tests.conftest import PASSWORD, add_alice, csrf_from
 
 HTTPS_ISSUER = "https://id.example"
@@ -36,7 +37,10 @@ def test_an_https_issuer_sends_hsts_and_a_host_only_session_cookie(make_app):
     page, response = _sign_in(app, HTTPS_ISSUER)
     assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
     (cookie,) = [c for c in response.headers.getlist("Set-Cookie") if "porta_session" in c]
-    assert cookie.startswith("__Host-porta_session=")
+    # __Host- (RFC 6265bis §4.1.3.2), then the name derived from this issuer.
+    assert cookie.startswith(
+        "__Host-" + session_cookie_name(app.extensions["porta"]["settings"].issuer) + "="
+    )
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
     assert {"secure", "httponly", "path"} <= attributes and "domain" not in attributes
     assert "Path=/" in cookie
@@ -47,7 +51,8 @@ def test_a_loopback_http_issuer_sends_neither(make_app):
     add_alice(app)
     page, response = _sign_in(app, "http://127.0.0.1:8000")
     assert "Strict-Transport-Security" not in page.headers
-    assert any(c.startswith("porta_session=") for c in response.headers.getlist("Set-Cookie"))
+    name = session_cookie_name(app.extensions["porta"]["settings"].issuer)
+    assert any(c.startswith(name + "=") for c in response.headers.getlist("Set-Cookie"))
 
 
 def test_pages_allow_no_inline_script_and_send_no_referrer(http):
