@@ -18,7 +18,8 @@ from isoduration import parse_duration
 from idp.base.clock import now
 from idp.base.context import Context
 from idp.consent import events, ledger
-from idp.profile.personas import get_persona, reference
+from idp.profile.claims import profile_value
+from idp.profile.personas import get_persona, overlay, reference
 from idp.profile.subjects import subject
 from idp.storage.models import Client, ConsentRecord, Grant, User
 
@@ -31,10 +32,16 @@ class ConsentError(ValueError):
 class Decision:
     """What the person decided on the consent screen, and the record that says so."""
 
-    state: str
-    record: ConsentRecord
-    receipt: str
+    state: str  # a consent_spec state, or NOTHING_SHARED
+    record: ConsentRecord | None
+    receipt: str | None
     granted_claims: list[str]
+
+
+# The person approved, but shared no claim (none ticked, or none had a value): a sign-in
+# that releases nothing beyond the pairwise ``sub``. No record is written: a consent
+# record that grants nothing is not a consent_spec state (SPEC.md §6).
+NOTHING_SHARED = "nothing-shared"
 
 
 def current(ctx: Context, user_id: str, client_id: str) -> ConsentRecord | None:
@@ -168,9 +175,11 @@ def decide(
 ) -> Decision:
     """Record the person's answer to a consent request.
 
-    Claims not ticked are refused. Withholding an essential claim is a refusal
-    of the whole request (SPEC.md §5.2 rule 5), as is pressing deny; a refusal
-    is recorded too. ``scopes`` are the scope values approved with the claims
+    Claims not ticked are refused. Withholding an essential claim the person could
+    share (one with a value) is a refusal of the whole request (SPEC.md §5.2 rule
+    5), as is pressing deny; a refusal is recorded too. An essential claim with no
+    value is not withheld: there is nothing to share. Approving with nothing ticked
+    is a sign-in that shares nothing (:data:`NOTHING_SHARED`), not a refusal. ``scopes`` are the scope values approved with the claims
     (offline_access among them): the record keeps them, so a later request for
     no more than this is approved from the ledger without asking (:func:`remembered`).
     """
@@ -185,10 +194,17 @@ def decide(
         for name in asked
         if approve and name in chosen
     }
+    values = overlay(get_persona(ctx.store, user.id, persona_id))
     essential_missing = [
-        n for n, spec in asked.items() if spec.get("essential") and n not in granted
+        n
+        for n, spec in asked.items()
+        if spec.get("essential")
+        and n not in granted
+        and profile_value(user, n, values) not in (None, "")
     ]
-    refusing = not approve or essential_missing or not granted
+    refusing = not approve or essential_missing
+    if not refusing and not granted:
+        return Decision(NOTHING_SHARED, None, None, [])
     ctx.store.lock_ledger(user.id)  # lock, then read: two tabs never extend the same head
     previous = ledger.latest_record(ctx.store, user.id, client.client_id)
     previous_state = previous.state if previous is not None else None

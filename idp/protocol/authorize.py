@@ -405,10 +405,11 @@ def issue_code(
     it carries only the scope values whose claims were granted (:func:`granted_scopes`).
     """
     record = decision.record if decision is not None else None
-    if record is None and request.consent_request is not None:
+    if decision is None and request.consent_request is not None:
         record = decisions.current(ctx, login.user.id, client.client_id)
     released = decisions.released_claims(record)
-    scopes = granted_scopes(request.scopes, released) if record is not None else request.scopes
+    decided = record is not None or decision is not None
+    scopes = granted_scopes(request.scopes, released) if decided else request.scopes
     grant = ctx.store.create_grant(
         consent_record_id=record.record_id if record is not None else None,
         granted_claims=released,

@@ -875,3 +875,18 @@ def test_profile_last_updated_reads_as_a_date_not_a_unix_time(app, http, person,
     _location, html = _consent_page(http, shop, asked=asked)
     row = re.search(r'value="updated_at".*?<span class="claim-value">([^<]*)</span>', html, re.S)
     assert row and "UTC" in row.group(1) and not row.group(1).strip().isdigit()
+
+
+def test_allowing_with_nothing_ticked_signs_in_and_shares_nothing(app, http, person, shop):
+    """'Allow what I ticked' with nothing ticked is a sign-in that releases no claim, not a
+    refusal; an essential claim the person has no value for is not 'withheld'."""
+    asked = {"userinfo": {"name": None, "nickname": {"essential": True}}}
+    location, html = _consent_page(http, shop, asked=asked, scope="openid profile")
+    response = _answer(http, location, html, decision="approve")
+    assert response.status_code == 302
+    params = callback_params(response.headers["Location"])
+    body = exchange(http, shop, params["code"]).get_json()
+    assert body["scope"].split() == ["openid"]
+    claims = userinfo(http, body["access_token"]).get_json()
+    assert set(claims) == {"sub"}
+    assert records(app, shop.client_id) == []  # nothing was consented, nothing recorded

@@ -120,14 +120,18 @@ def _as_person(browser: requests.Session, url: str, untick: tuple[str, ...]) -> 
     response = browser.post(urljoin(url, "/login"), data=form, allow_redirects=False, timeout=30)
     assert response.status_code == 303 and "/consent" in response.headers["Location"]
     page = browser.get(urljoin(url, response.headers["Location"]), timeout=10)
-    offered = re.findall(r'name="claim" value="([^"]+)" checked', page.text)
+    offered = re.findall(r'name="claim" value="([^"]+)"', page.text)
     assert sorted(offered) == sorted(["name", "email", SHOE])
+    # Nothing optional is ticked for the person (GDPR Art. 7); they tick what they share.
+    assert re.findall(r'name="claim" value="([^"]+)" checked', page.text) == []
     form = {
         "csrf_token": _csrf(page.text),
         "interaction": interaction,
         "decision": "approve",
         "claim": [c for c in offered if c not in untick],
     }
+    if 'name="offline_access"' in page.text:
+        form["offline_access"] = "yes"  # "keep me signed in", a choice of its own
     response = browser.post(urljoin(url, "/consent"), data=form, allow_redirects=False, timeout=10)
     assert response.status_code == 302 and response.headers["Location"].startswith(REDIRECT)
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
