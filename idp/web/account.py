@@ -29,7 +29,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 
 import consent_spec
 from idp.base.clock import now
-from idp.consent import decisions, events
+from idp.consent import decisions, events, requester
 from idp.consent import relationships as views
 from idp.profile import mail
 from idp.profile.personas import list_personas
@@ -131,11 +131,13 @@ def relationship_page(login, client_id: str) -> str | tuple[str, int]:
         return error_page(
             "No such relationship", "You have not shared anything with this site.", 404
         )
+    client = store().get_client(client_id)
     return render_template(
         "relationship.html",
         user=login.user,
         rel=data,
         personas=list_personas(store(), login.user.id),
+        who=requester.describe(context(), client) if client is not None else None,
     )
 
 

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 from idp.base import metrics
 from idp.base.clock import later, now
 from idp.base.errors import AccessDeniedError, BadRedirectError, OAuthError
-from idp.consent import decisions
+from idp.consent import decisions, requester
 from idp.profile.accounts import authenticate
 from idp.profile.claims import profile_value
 from idp.profile.personas import list_personas
@@ -289,6 +289,7 @@ def consent() -> Response | tuple[str, int] | str:
         legal_basis=request_doc.get("legal_basis"),
         terms=request_doc.get("accepted_terms", []),
         offline="offline_access" in auth_request.scopes,
+        who=requester.describe(context(), client),
     )
 
 

@@ -890,3 +890,35 @@ def test_allowing_with_nothing_ticked_signs_in_and_shares_nothing(app, http, per
     claims = userinfo(http, body["access_token"]).get_json()
     assert set(claims) == {"sub"}
     assert records(app, shop.client_id) == []  # nothing was consented, nothing recorded
+
+
+# -- who is asking ------------------------------------------------------------------------------
+
+
+def test_the_person_sees_who_is_asking_and_a_lookalike_warning(app, http, person, shop):
+    """Issue 14 item 3: a site that registered itself as 'Sh0e Shop' on another host is not
+    shown like the operator's 'Shoe Shop': its address, 'unverified' and a warning."""
+    registered = http.post(
+        "/register",
+        json={
+            "client_name": "Sh0e  Shop",
+            "redirect_uris": ["https://shoes-deals.example/cb"],
+            "logo_uri": "https://shoes-deals.example/logo.png",
+        },
+    ).get_json()
+    impostor = RegisteredClient(
+        registered["client_id"],
+        registered["client_secret"],
+        "https://shoes-deals.example/cb",
+        registered,
+    )
+    _location, html = _consent_page(http, impostor, asked={"userinfo": {"name": None}})
+    assert "shoes-deals.example" in html
+    assert "the site itself — unverified" in html
+    assert re.search(r'role="alert">Careful: another site here is called Shoe Shop', html)
+    assert "logo.png" not in html  # logos only for operator-registered clients
+
+    _location, html = _consent_page(http, shop, asked={"userinfo": {"name": None}})
+    assert "shop.example" in html and "the operator of this provider" in html
+    assert "another site here is called Sh0e  Shop" in html
+    assert "not declared by this site" in html  # no contact registered
