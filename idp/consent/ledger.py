@@ -245,9 +245,12 @@ def verify_ledgers(store: Store) -> tuple[int, list[BrokenLink]]:
     """Check every person's chain (SPEC.md §8); returns (entries checked, first break per ledger).
 
     Besides the spec's checks on the documents, the stored columns must agree
-    with the document (sequence, previous hash, state) and the stored hash
-    must be the recomputed one, so an edit of any part of a row is caught.
+    with the document (sequence, previous hash, state), the stored hash must be
+    the recomputed one, and each row's receipt must verify with this provider's
+    keys (retired ones included) and carry that very record — so an edit of any
+    part of a row is caught, even one whose following hashes were recomputed.
     """
+    jwks = {"keys": [dict(key.public_jwk) for key in store.list_keys(include_retired=True)]}
     rows = list(store.ledger_rows())
     by_user: dict[str | None, list[ConsentRecord]] = {}
     for row in rows:
@@ -256,12 +259,12 @@ def verify_ledgers(store: Store) -> tuple[int, list[BrokenLink]]:
     for user_id, entries in by_user.items():
         if user_id is None:
             continue  # records of deleted accounts are checked through their own chains below
-        problem = _first_break(entries)
+        problem = _first_break(entries, jwks)
         if problem is not None:
             broken.append(BrokenLink(user_id, *problem))
     chains, strays = _detached_chains(by_user.get(None, []))
     for entries in chains:
-        problem = _first_break(entries)
+        problem = _first_break(entries, jwks)
         if problem is not None:
             broken.append(BrokenLink(None, *problem))
     for row in strays:
@@ -312,7 +315,21 @@ def _detached_chains(
     return chains, strays
 
 
-def _first_break(entries: list[ConsentRecord]) -> tuple[int, str, str] | None:
+def _receipt_problem(row: ConsentRecord, jwks: dict[str, Any]) -> str | None:
+    """Why the row's receipt does not vouch for the row, or None."""
+    try:
+        claims = consent_spec.verify_receipt(row.receipt, jwks)
+    except consent_spec.ReceiptVerificationError:
+        return "its receipt does not verify with this provider's keys (tampered)"
+    same = consent_spec.canonical_json(claims["consent_record"]) == consent_spec.canonical_json(
+        row.document
+    )
+    if not same or claims.get("record_hash") != row.entry_hash:
+        return "its receipt was signed for another record (tampered)"
+    return None
+
+
+def _first_break(entries: list[ConsentRecord], jwks: dict[str, Any]) -> tuple[int, str, str] | None:
     previous = consent_spec.GENESIS_HASH
     for index, row in enumerate(entries):
         doc = row.document
@@ -325,6 +342,11 @@ def _first_break(entries: list[ConsentRecord]) -> tuple[int, str, str] | None:
         recomputed = consent_spec.chain_hash(doc, previous)
         if recomputed != row.entry_hash:
             return row.sequence, row.record_id, "entry hash does not match its content (tampered)"
+        # A row edited with every following hash recomputed still chains; its receipt, signed
+        # when the record was made, does not follow the edit (SPEC.md §7.3).
+        problem = _receipt_problem(row, jwks)
+        if problem is not None:
+            return row.sequence, row.record_id, problem
         previous = recomputed
     issues = consent_spec.verify_chain([row.document for row in entries])
     if issues:

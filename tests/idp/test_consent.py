@@ -922,3 +922,34 @@ def test_the_person_sees_who_is_asking_and_a_lookalike_warning(app, http, person
     assert "shop.example" in html and "the operator of this provider" in html
     assert "another site here is called Sh0e  Shop" in html
     assert "not declared by this site" in html  # no contact registered
+
+
+def test_an_edit_with_every_following_hash_recomputed_is_caught_by_the_receipts(
+    app, http, person, shop
+):
+    """Issue 14 item 7: someone with the database rewrites a decision and recomputes the chain
+    after it, so every hash link holds; the row's signed receipt no longer matches it."""
+    tokens_for(http, shop)
+    assert dashboard_change(http, shop.client_id, "withdraw").status_code == 303
+    first, second = records(app, shop.client_id)
+    store = store_of(app)
+    try:
+        row = store.get_consent_record(first.record_id)
+        forged = {
+            **row.document,
+            "granted": {},
+            "refused": sorted(row.document["request"]["claims"]),
+        }
+        row.document = forged
+        row.entry_hash = consent_spec.chain_hash(forged, row.previous_hash)
+        after = store.get_consent_record(second.record_id)
+        relinked = {**after.document, "previous_hash": row.entry_hash}
+        after.document = relinked
+        after.previous_hash = row.entry_hash
+        after.entry_hash = consent_spec.chain_hash(relinked, row.entry_hash)
+        store.commit()
+        _checked, broken = verify_ledgers(store)
+        (link,) = broken
+        assert link.record_id == first.record_id and "receipt" in link.reason
+    finally:
+        store.close()
