@@ -20,7 +20,12 @@ from idp.base.errors import (
 from idp.consent.consent_request import validate_registration
 from idp.consent.decisions import invalidate_client
 from idp.profile.subjects import distinct_redirect_hosts
-from idp.protocol.clients import check_push_endpoint, create_client, validate_metadata
+from idp.protocol.clients import (
+    check_push_endpoint,
+    create_client,
+    limit_self_registered_scope,
+    validate_metadata,
+)
 from idp.storage.models import Client
 
 
@@ -118,7 +123,7 @@ def prepare_metadata(ctx: Context, raw: Any) -> dict[str, Any]:
 def register(ctx: Context, raw: Any, authorization: str | None) -> dict[str, Any]:
     """Register a client (RFC 7591 §3.1); returns the client information response."""
     check_registration_allowed(ctx, authorization)
-    metadata = prepare_metadata(ctx, raw)
+    metadata = limit_self_registered_scope(ctx, prepare_metadata(ctx, raw))
     client, secret, registration_token = create_client(ctx, metadata, dynamic=True)
     return client_information(
         ctx, client, client_secret=secret, registration_access_token=registration_token
@@ -162,6 +167,8 @@ def update(ctx: Context, client: Client, raw: Any) -> dict[str, Any]:
         }
     }
     metadata = prepare_metadata(ctx, body)
+    if client.dynamic:
+        metadata = limit_self_registered_scope(ctx, metadata)
     needs_secret = metadata["token_endpoint_auth_method"] in {
         "client_secret_basic",
         "client_secret_post",

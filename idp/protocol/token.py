@@ -29,7 +29,7 @@ from idp.consent.decisions import grant_still_consented
 from idp.profile.subjects import subject
 from idp.protocol import pkce
 from idp.protocol.access_token import mint_access_token
-from idp.protocol.clients import is_public
+from idp.protocol.clients import OIDC_SCOPES, is_public, registered_scopes
 from idp.protocol.id_token import mint_id_token
 from idp.storage.models import Client, Grant
 
@@ -173,10 +173,9 @@ def client_credentials_grant(
     """RFC 6749 §4.4: the client acts on its own behalf; no person, no ID token."""
     if is_public(client):
         raise UnauthorizedClientError("public clients cannot use client_credentials")
-    allowed = split_scope(client.metadata_.get("scope"))
+    allowed = registered_scopes(ctx, client)
     requested = split_scope(params.get("scope"))
-    person_scopes = {"openid", "offline_access", "profile", "email", "address", "phone"}
-    if any(s in person_scopes for s in requested):
+    if any(s in OIDC_SCOPES for s in requested):
         raise InvalidScopeError(
             "client_credentials tokens carry no person: openid and profile scopes are not allowed"
         )
