@@ -13,6 +13,7 @@ Grants, each a short pipeline of named checks:
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from idp.base.clock import now
 from idp.base.context import Context
@@ -21,6 +22,7 @@ from idp.base.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    InvalidTargetError,
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
 )
@@ -48,12 +50,35 @@ def _check_grant_type_allowed(client: Client, grant_type: str) -> None:
         raise UnauthorizedClientError(f"this client is not registered for the {grant_type} grant")
 
 
+def access_token_audience(ctx: Context, params: dict[str, str]) -> str | None:
+    """The ``aud`` asked for with ``resource`` (RFC 8707 §2, §2.2), or None for the issuer.
+
+    The value must be an absolute URI without a fragment and one of the resource
+    servers the operator listed in ``PORTA_RESOURCES``; anything else is
+    ``invalid_target``, so a client cannot aim a token at a server nobody named.
+    """
+    resource = params.get("resource")
+    if resource is None:
+        return None
+    parts = urlsplit(resource)
+    if not parts.scheme or not parts.netloc or "#" in resource:
+        raise InvalidTargetError(
+            "resource must be an absolute URI without a fragment (RFC 8707 §2)"
+        )
+    if resource not in ctx.settings.resources.split():
+        raise InvalidTargetError(
+            "resource is not a resource server this provider issues tokens for"
+        )
+    return resource
+
+
 def token_request(ctx: Context, client: Client, params: dict[str, str]) -> dict[str, Any]:
     """Dispatch a token request for an authenticated client to its grant."""
     grant_type = _require(params, "grant_type")
     if grant_type not in GRANT_TYPES:
         raise UnsupportedGrantTypeError(f"grant_type {grant_type!r} is not supported")
     _check_grant_type_allowed(client, grant_type)
+    access_token_audience(ctx, params)  # refuse a bad resource before a code is spent
     if grant_type == "authorization_code":
         return authorization_code_grant(ctx, client, params)
     if grant_type == "refresh_token":
@@ -74,6 +99,7 @@ def _issue(
     client: Client,
     grant: Grant,
     scope: str,
+    params: dict[str, str],
     *,
     nonce: str | None,
     with_id_token: bool,
@@ -81,7 +107,14 @@ def _issue(
     user = ctx.store.get_user(grant.user_id) if grant.user_id else None
     if user is None:
         raise InvalidGrantError("the person behind this grant no longer exists")
-    access_token, ttl = mint_access_token(ctx, client, grant, subject(ctx, client, user.id), scope)
+    access_token, ttl = mint_access_token(
+        ctx,
+        client,
+        grant,
+        subject(ctx, client, user.id),
+        scope,
+        access_token_audience(ctx, params),
+    )
     response: dict[str, Any] = {
         "access_token": access_token,
         "token_type": "Bearer",
@@ -138,7 +171,7 @@ def authorization_code_grant(
     grant = ctx.store.get_grant(code.grant_id)
     if grant is None or grant.revoked_at is not None:
         raise InvalidGrantError("the authorization behind this code has been revoked")
-    return _issue(ctx, client, grant, grant.scope, nonce=code.nonce, with_id_token=True)
+    return _issue(ctx, client, grant, grant.scope, params, nonce=code.nonce, with_id_token=True)
 
 
 def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) -> dict[str, Any]:
@@ -164,7 +197,7 @@ def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) ->
     requested = split_scope(params.get("scope")) or granted
     if not set(requested) <= set(granted):
         raise InvalidScopeError("scope may only narrow what was originally granted (RFC 6749 §6)")
-    return _issue(ctx, client, grant, " ".join(requested), nonce=None, with_id_token=True)
+    return _issue(ctx, client, grant, " ".join(requested), params, nonce=None, with_id_token=True)
 
 
 def client_credentials_grant(
@@ -182,7 +215,8 @@ def client_credentials_grant(
     if any(s not in allowed for s in requested):
         raise InvalidScopeError("scope exceeds what this client registered")
     scope = " ".join(requested)
-    access_token, ttl = mint_access_token(ctx, client, None, client.client_id, scope)
+    audience = access_token_audience(ctx, params)
+    access_token, ttl = mint_access_token(ctx, client, None, client.client_id, scope, audience)
     response: dict[str, Any] = {
         "access_token": access_token,
         "token_type": "Bearer",
