@@ -125,6 +125,12 @@ def register(ctx: Context, raw: Any, authorization: str | None) -> dict[str, Any
     check_registration_allowed(ctx, authorization)
     metadata = limit_self_registered_scope(ctx, prepare_metadata(ctx, raw))
     client, secret, registration_token = create_client(ctx, metadata, dynamic=True)
+    ctx.store.audit(
+        "client_registered",
+        client_id=client.client_id,
+        client_name=metadata.get("client_name"),
+        scope=metadata.get("scope"),
+    )
     return client_information(
         ctx, client, client_secret=secret, registration_access_token=registration_token
     )
@@ -178,6 +184,7 @@ def update(ctx: Context, client: Client, raw: Any) -> dict[str, Any]:
             "token_endpoint_auth_method: cannot switch a client without a secret to a secret method"
         )
     ctx.store.update_client(client, metadata, client.client_secret_hash if needs_secret else None)
+    ctx.store.audit("client_updated", client_id=client.client_id, scope=metadata.get("scope"))
     return client_information(ctx, client)
 
 
@@ -186,4 +193,5 @@ def delete(ctx: Context, client: Client) -> None:
     consent people gave it ends with an ``invalidated`` record (SPEC.md §6.1), so no one's
     dashboard keeps showing a relationship that can no longer be honoured."""
     invalidate_client(ctx, client.client_id)
+    ctx.store.audit("client_deleted", client_id=client.client_id)
     ctx.store.delete_client(client)
