@@ -14,7 +14,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from idp.base import metrics
+from idp.base import audit, metrics
 from idp.base.context import Context
 from idp.base.errors import InvalidRequestError, OAuthError, RequestTooLargeError, ServerError
 from idp.base.outbound import OutboundClient
@@ -216,6 +216,23 @@ def _install_handlers(app: Flask) -> None:
         if store is not None:
             store.rollback()
             store.close()
+
+    def _request_id() -> None:
+        g.porta_request_id = audit.request_id_for(request.headers.get(audit.REQUEST_ID_HEADER))
+        audit.bind_request_id(g.porta_request_id)
+
+    # First of all hooks, so that a request the rate limiter stops has its id too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _request_id)
+
+    @app.teardown_request
+    def _end_request_id(_exc: BaseException | None) -> None:
+        audit.bind_request_id(None)
+
+    @app.after_request
+    def _send_request_id(response: Response) -> Response:
+        rid = g.get("porta_request_id") or audit.request_id_for(None)
+        response.headers[audit.REQUEST_ID_HEADER] = rid
+        return response
 
     @app.before_request
     def _start_clock() -> None:

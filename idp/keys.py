@@ -146,6 +146,7 @@ def rotate_keys(store: Store, secret_key: str, publish_seconds: int) -> list[Sig
     fresh = [generate_key(alg, secret_key, sign_from) for alg in ALGORITHMS]
     for key in fresh:
         store.add_key(key)
+    store.audit("keys_rotated", kids=[key.kid for key in fresh], sign_from=sign_from.isoformat())
     return fresh
 
 

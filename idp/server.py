@@ -48,7 +48,9 @@ def run(*, host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     """Serve ``idp.wsgi:app`` until interrupted."""
     if dev:
         from idp.app import create_app
+        from idp.base.audit import log_to_stderr
 
+        log_to_stderr()
         create_app().run(host=host, port=port, debug=True, use_reloader=True)
         return
     server = os.environ.get("PORTA_SERVER", DEFAULT_SERVER)

@@ -61,6 +61,12 @@ class InvalidScopeError(OAuthError):
     error = "invalid_scope"
 
 
+class InvalidTargetError(OAuthError):
+    """RFC 8707 §2: the ``resource`` is invalid, unknown, or not allowed."""
+
+    error = "invalid_target"
+
+
 class AccessDeniedError(OAuthError):
     error = "access_denied"
     status_code = 403

@@ -104,6 +104,20 @@ class Settings:
         None,
         "The initial access token required when REGISTRATION is `token`.",
     )
+    registration_allowed_scopes: str = _setting(
+        "",
+        "Space-separated scopes, beyond the OpenID Connect ones (openid profile email address "
+        "phone offline_access), that a client registered through /register may obtain. Others "
+        "it asks for are left out of its registration (RFC 7591 §3.2.1) and never granted; "
+        "clients made with `porta clients create --scope` are not limited by this list.",
+    )
+    resources: str = _setting(
+        "",
+        "Space-separated absolute URIs of the resource servers this provider issues access "
+        "tokens for (RFC 8707). A token request with `resource` set to one of them gets an "
+        "access token whose `aud` is that URI; any other `resource` is `invalid_target`. "
+        "Without `resource` the `aud` is the issuer.",
+    )
     login_rate_limit: str = _setting(
         "10 per minute;50 per hour",
         "Flask-Limiter rate for login attempts per client address (RFC 9700 §4.x, brute force).",

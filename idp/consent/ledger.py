@@ -222,6 +222,15 @@ def append(store: Store, keys: KeyRing, issuer: str, entry: Entry) -> Appended:
         expires_at=entry.expires_at,
     )
     store.add_consent_record(row)
+    store.audit(
+        "consent_changed",
+        user_id=entry.user_id,
+        client_id=entry.client_id,
+        state=state,
+        previous_state=previous_state,
+        record_id=row.record_id,
+        collection_method=entry.collection_method,
+    )
     return Appended(row, receipt)
 
 

@@ -3,25 +3,62 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from urllib.parse import urlsplit
 
 from idp.base.context import Context
 from idp.base.encoding import b64url
 from idp.storage.models import Client
 
+#: What a native redirect URI contributes to the set of sectors: a loopback or
+#: private-use-scheme URI names no host the client owns, so it never joins a shared
+#: sector; the client becomes a sector of its own (see ``sector_identifier``).
+NATIVE_SECTOR = "\x00native"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_sector(uri: str) -> str:
+    """The sector one redirect URI belongs to: its host, or ``NATIVE_SECTOR``.
+
+    OIDC Core §8.1 groups clients by the host of their redirect URIs because a
+    host has one owner. A loopback URI (RFC 8252 §7.3) or a private-use URI
+    scheme (RFC 8252 §7.1) has no such owner: every native app on every device
+    uses ``127.0.0.1``, and a scheme is claimed by whichever app asks first.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or _is_loopback(parts.hostname):
+        return NATIVE_SECTOR
+    return parts.hostname or ""
+
 
 def sector_identifier(client: Client) -> str:
-    """The host that pairwise subjects are computed for (OIDC Core §8.1).
+    """The sector that pairwise subjects are computed for (OIDC Core §8.1).
 
-    Without a ``sector_identifier_uri`` it is the single host of the registered
-    redirect URIs; registration refuses several hosts without one.
+    A ``sector_identifier_uri`` names it by its host. Without one it is the
+    single host of the registered redirect URIs (registration refuses several),
+    except for native redirect URIs (loopback, private-use scheme), whose client
+    is a sector of its own: two unrelated native apps never share a ``sub``.
     """
     metadata = client.metadata_
     if metadata.get("sector_identifier_uri"):
         return urlsplit(metadata["sector_identifier_uri"]).hostname or ""
-    hosts = {urlsplit(uri).hostname or "" for uri in metadata.get("redirect_uris", [])}
-    if len(hosts) == 1:
-        return hosts.pop()
+    sectors = distinct_redirect_hosts(metadata.get("redirect_uris", []))
+    if len(sectors) == 1:
+        sector = sectors.pop()
+        if sector != NATIVE_SECTOR:
+            return sector
+        # The prefix keeps a client id from ever equalling a redirect host.
+        return f"native:{client.client_id}"
     # Clients without redirect URIs (client_credentials only) never see a person's sub.
     return client.client_id
 
@@ -40,8 +77,12 @@ def subject_for(client: Client, user_id: str, default_type: str, salt: str) -> s
 
 
 def distinct_redirect_hosts(redirect_uris: list[str]) -> set[str]:
-    """Hosts among the redirect URIs (pairwise clients need exactly one, OIDC Core §8.1)."""
-    return {urlsplit(uri).hostname or "" for uri in redirect_uris}
+    """Sectors among the redirect URIs (pairwise clients need exactly one, OIDC Core §8.1).
+
+    Native URIs (loopback on any address, private-use schemes) all count as the
+    client's own single sector, so ``127.0.0.1`` and ``[::1]`` may be registered together.
+    """
+    return {redirect_sector(uri) for uri in redirect_uris}
 
 
 def subject(ctx: Context, client: Client, user_id: str) -> str:

@@ -17,16 +17,24 @@ ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068 §2.1
 
 
 def mint_access_token(
-    ctx: Context, client: Client, grant: Grant | None, sub: str, scope: str
+    ctx: Context,
+    client: Client,
+    grant: Grant | None,
+    sub: str,
+    scope: str,
+    audience: str | None = None,
 ) -> tuple[str, int]:
-    """A JWT access token per RFC 9068 §2.2, recorded by ``jti``; returns it and its lifetime."""
+    """A JWT access token per RFC 9068 §2.2, recorded by ``jti``; returns it and its lifetime.
+
+    ``aud`` is the resource the client named (RFC 8707 §2, RFC 9068 §3), else the issuer.
+    """
     ttl = ctx.settings.access_token_ttl
     issued = now()
     jti = random_token(16)
     claims: dict[str, Any] = {
         "iss": ctx.issuer,
         "sub": sub,
-        "aud": ctx.issuer,
+        "aud": audience or ctx.issuer,
         "client_id": client.client_id,
         "iat": epoch(issued),
         "exp": epoch(issued) + ttl,
@@ -42,11 +50,20 @@ def mint_access_token(
     return token, ttl
 
 
-def verify_access_token(ctx: Context, token: str) -> tuple[dict[str, Any], AccessToken]:
-    """Check a bearer token we issued: signature, typ, issuer, audience, expiry, revocation."""
+def verify_access_token(
+    ctx: Context, token: str, *, any_resource: bool = False
+) -> tuple[dict[str, Any], AccessToken]:
+    """Check a bearer token we issued: signature, typ, issuer, audience, expiry, revocation.
+
+    The audience must be this provider (userinfo), or with ``any_resource`` one of the
+    configured resource servers too (introspection answers for them, RFC 7662 §2.2).
+    """
+    audience = [ctx.issuer]
+    if any_resource:
+        audience += ctx.settings.resources.split()
     try:
         claims = ctx.keys.verify(
-            token, store=ctx.store, typ=ACCESS_TOKEN_TYP, issuer=ctx.issuer, audience=ctx.issuer
+            token, store=ctx.store, typ=ACCESS_TOKEN_TYP, issuer=ctx.issuer, audience=audience
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidTokenError("the access token has expired") from exc

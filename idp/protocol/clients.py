@@ -35,6 +35,8 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 ASSERTION_ALGS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+#: The scope values OpenID Connect defines (OIDC Core §3.1.2.1, §5.4, §11).
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
 KNOWN_METADATA = frozenset(
     json.loads(resources.files("idp").joinpath("schemas/client-metadata.schema.json").read_text())[
         "properties"
@@ -200,6 +202,43 @@ def create_client(
         dynamic=dynamic,
     )
     return client, secret, registration_token
+
+
+def self_registration_scopes(ctx: Context) -> frozenset[str]:
+    """Scopes a client registered through ``/register`` may obtain: the OIDC ones, plus
+    those the operator granted in ``PORTA_REGISTRATION_ALLOWED_SCOPES``."""
+    return OIDC_SCOPES | frozenset(ctx.settings.registration_allowed_scopes.split())
+
+
+def registered_scopes(ctx: Context, client: Client) -> list[str]:
+    """The scope values ``client`` registered and may still obtain (RFC 7591 §2 ``scope``).
+
+    An operator's client keeps all it was given. A self-registered one keeps only
+    what the allow-list grants today, so a client registered before the list (or
+    before the operator narrowed it) does not keep a scope it could not get now.
+    """
+    scopes = (client.metadata_.get("scope") or "").split()
+    if not client.dynamic:
+        return scopes
+    allowed = self_registration_scopes(ctx)
+    return [s for s in scopes if s in allowed]
+
+
+def limit_self_registered_scope(ctx: Context, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Drop from a self-registered client's ``scope`` what the operator has not allowed.
+
+    RFC 7591 §2 leaves scope values to the server and §3.2.1 lets it replace a
+    requested value; the response shows the client what it was registered with.
+    Refusing instead would break RPs that list a harmless extra scope.
+    """
+    if "scope" not in metadata:
+        return metadata
+    allowed = self_registration_scopes(ctx)
+    kept = [s for s in metadata["scope"].split() if s in allowed]
+    limited = {k: v for k, v in metadata.items() if k != "scope"}
+    if kept:
+        limited["scope"] = " ".join(kept)
+    return limited
 
 
 # -- client authentication ----------------------------------------------------------------

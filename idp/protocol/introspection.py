@@ -43,7 +43,7 @@ def introspect(ctx: Context, client: Client, token: str | None, hint: str | None
             "iss": ctx.issuer,
         }
     try:
-        claims, _record = verify_access_token(ctx, token)
+        claims, _record = verify_access_token(ctx, token, any_resource=True)
     except InvalidTokenError:
         return dict(INACTIVE)
     if _record.grant_id is not None:

@@ -20,7 +20,12 @@ from idp.base.errors import (
 from idp.consent.consent_request import validate_registration
 from idp.consent.decisions import invalidate_client
 from idp.profile.subjects import distinct_redirect_hosts
-from idp.protocol.clients import check_push_endpoint, create_client, validate_metadata
+from idp.protocol.clients import (
+    check_push_endpoint,
+    create_client,
+    limit_self_registered_scope,
+    validate_metadata,
+)
 from idp.storage.models import Client
 
 
@@ -118,8 +123,14 @@ def prepare_metadata(ctx: Context, raw: Any) -> dict[str, Any]:
 def register(ctx: Context, raw: Any, authorization: str | None) -> dict[str, Any]:
     """Register a client (RFC 7591 §3.1); returns the client information response."""
     check_registration_allowed(ctx, authorization)
-    metadata = prepare_metadata(ctx, raw)
+    metadata = limit_self_registered_scope(ctx, prepare_metadata(ctx, raw))
     client, secret, registration_token = create_client(ctx, metadata, dynamic=True)
+    ctx.store.audit(
+        "client_registered",
+        client_id=client.client_id,
+        client_name=metadata.get("client_name"),
+        scope=metadata.get("scope"),
+    )
     return client_information(
         ctx, client, client_secret=secret, registration_access_token=registration_token
     )
@@ -162,6 +173,8 @@ def update(ctx: Context, client: Client, raw: Any) -> dict[str, Any]:
         }
     }
     metadata = prepare_metadata(ctx, body)
+    if client.dynamic:
+        metadata = limit_self_registered_scope(ctx, metadata)
     needs_secret = metadata["token_endpoint_auth_method"] in {
         "client_secret_basic",
         "client_secret_post",
@@ -171,6 +184,7 @@ def update(ctx: Context, client: Client, raw: Any) -> dict[str, Any]:
             "token_endpoint_auth_method: cannot switch a client without a secret to a secret method"
         )
     ctx.store.update_client(client, metadata, client.client_secret_hash if needs_secret else None)
+    ctx.store.audit("client_updated", client_id=client.client_id, scope=metadata.get("scope"))
     return client_information(ctx, client)
 
 
@@ -179,4 +193,5 @@ def delete(ctx: Context, client: Client) -> None:
     consent people gave it ends with an ``invalidated`` record (SPEC.md §6.1), so no one's
     dashboard keeps showing a relationship that can no longer be honoured."""
     invalidate_client(ctx, client.client_id)
+    ctx.store.audit("client_deleted", client_id=client.client_id)
     ctx.store.delete_client(client)

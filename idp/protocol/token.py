@@ -13,6 +13,7 @@ Grants, each a short pipeline of named checks:
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from idp.base.clock import now
 from idp.base.context import Context
@@ -21,6 +22,7 @@ from idp.base.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    InvalidTargetError,
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
 )
@@ -29,7 +31,7 @@ from idp.consent.decisions import grant_still_consented
 from idp.profile.subjects import subject
 from idp.protocol import pkce
 from idp.protocol.access_token import mint_access_token
-from idp.protocol.clients import is_public
+from idp.protocol.clients import OIDC_SCOPES, is_public, registered_scopes
 from idp.protocol.id_token import mint_id_token
 from idp.storage.models import Client, Grant
 
@@ -48,12 +50,35 @@ def _check_grant_type_allowed(client: Client, grant_type: str) -> None:
         raise UnauthorizedClientError(f"this client is not registered for the {grant_type} grant")
 
 
+def access_token_audience(ctx: Context, params: dict[str, str]) -> str | None:
+    """The ``aud`` asked for with ``resource`` (RFC 8707 §2, §2.2), or None for the issuer.
+
+    The value must be an absolute URI without a fragment and one of the resource
+    servers the operator listed in ``PORTA_RESOURCES``; anything else is
+    ``invalid_target``, so a client cannot aim a token at a server nobody named.
+    """
+    resource = params.get("resource")
+    if resource is None:
+        return None
+    parts = urlsplit(resource)
+    if not parts.scheme or not parts.netloc or "#" in resource:
+        raise InvalidTargetError(
+            "resource must be an absolute URI without a fragment (RFC 8707 §2)"
+        )
+    if resource not in ctx.settings.resources.split():
+        raise InvalidTargetError(
+            "resource is not a resource server this provider issues tokens for"
+        )
+    return resource
+
+
 def token_request(ctx: Context, client: Client, params: dict[str, str]) -> dict[str, Any]:
     """Dispatch a token request for an authenticated client to its grant."""
     grant_type = _require(params, "grant_type")
     if grant_type not in GRANT_TYPES:
         raise UnsupportedGrantTypeError(f"grant_type {grant_type!r} is not supported")
     _check_grant_type_allowed(client, grant_type)
+    access_token_audience(ctx, params)  # refuse a bad resource before a code is spent
     if grant_type == "authorization_code":
         return authorization_code_grant(ctx, client, params)
     if grant_type == "refresh_token":
@@ -74,6 +99,7 @@ def _issue(
     client: Client,
     grant: Grant,
     scope: str,
+    params: dict[str, str],
     *,
     nonce: str | None,
     with_id_token: bool,
@@ -81,7 +107,14 @@ def _issue(
     user = ctx.store.get_user(grant.user_id) if grant.user_id else None
     if user is None:
         raise InvalidGrantError("the person behind this grant no longer exists")
-    access_token, ttl = mint_access_token(ctx, client, grant, subject(ctx, client, user.id), scope)
+    access_token, ttl = mint_access_token(
+        ctx,
+        client,
+        grant,
+        subject(ctx, client, user.id),
+        scope,
+        access_token_audience(ctx, params),
+    )
     response: dict[str, Any] = {
         "access_token": access_token,
         "token_type": "Bearer",
@@ -138,7 +171,7 @@ def authorization_code_grant(
     grant = ctx.store.get_grant(code.grant_id)
     if grant is None or grant.revoked_at is not None:
         raise InvalidGrantError("the authorization behind this code has been revoked")
-    return _issue(ctx, client, grant, grant.scope, nonce=code.nonce, with_id_token=True)
+    return _issue(ctx, client, grant, grant.scope, params, nonce=code.nonce, with_id_token=True)
 
 
 def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) -> dict[str, Any]:
@@ -164,7 +197,7 @@ def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) ->
     requested = split_scope(params.get("scope")) or granted
     if not set(requested) <= set(granted):
         raise InvalidScopeError("scope may only narrow what was originally granted (RFC 6749 §6)")
-    return _issue(ctx, client, grant, " ".join(requested), nonce=None, with_id_token=True)
+    return _issue(ctx, client, grant, " ".join(requested), params, nonce=None, with_id_token=True)
 
 
 def client_credentials_grant(
@@ -173,17 +206,17 @@ def client_credentials_grant(
     """RFC 6749 §4.4: the client acts on its own behalf; no person, no ID token."""
     if is_public(client):
         raise UnauthorizedClientError("public clients cannot use client_credentials")
-    allowed = split_scope(client.metadata_.get("scope"))
+    allowed = registered_scopes(ctx, client)
     requested = split_scope(params.get("scope"))
-    person_scopes = {"openid", "offline_access", "profile", "email", "address", "phone"}
-    if any(s in person_scopes for s in requested):
+    if any(s in OIDC_SCOPES for s in requested):
         raise InvalidScopeError(
             "client_credentials tokens carry no person: openid and profile scopes are not allowed"
         )
     if any(s not in allowed for s in requested):
         raise InvalidScopeError("scope exceeds what this client registered")
     scope = " ".join(requested)
-    access_token, ttl = mint_access_token(ctx, client, None, client.client_id, scope)
+    audience = access_token_audience(ctx, params)
+    access_token, ttl = mint_access_token(ctx, client, None, client.client_id, scope, audience)
     response: dict[str, Any] = {
         "access_token": access_token,
         "token_type": "Bearer",

@@ -199,6 +199,7 @@ def login_submit() -> Response | tuple[str, int]:
     ctx = context()
     with ctx.store.unit_of_work():
         sid = ctx.store.create_login_session(user.id, now(), later(ctx.settings.session_ttl))
+        ctx.store.audit("login_succeeded", user_id=user.id, remote=request.remote_addr)
         if row is not None and auth_request is not None:
             auth_request.fresh_login = True
             row.request = auth_request.to_json()

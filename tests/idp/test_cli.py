@@ -15,6 +15,7 @@ from idp.base.encoding import digest
 from idp.cli import main
 from idp.storage import Store
 from idp.storage.db import alembic_config, current_revision, make_sessionmaker
+from tests.conftest import basic_auth
 
 
 @pytest.fixture
@@ -258,3 +259,20 @@ def test_generated_secrets_are_git_ignored():
     root = Path(__file__).resolve().parents[2]
     for name in ("porta-demo.sqlite.secret", "porta.sqlite.secret"):
         assert subprocess.run(["git", "check-ignore", "-q", name], cwd=root, check=False).returncode == 0
+
+
+def test_an_operator_client_from_the_cli_keeps_a_scope_beyond_the_registration_list(porta, make_app):
+    """`porta clients create --scope` is the operator's grant: the allow-list for /register
+    (PORTA_REGISTRATION_ALLOWED_SCOPES) does not narrow it."""
+    porta("db", "upgrade")
+    out = json.loads(
+        porta("clients", "create", "--name", "Batch", "--grant-type", "client_credentials", "--scope", "admin payments:write", "--json").output
+    )
+    http = make_app(SECRET_KEY="cli-test-secret-" + "z" * 16).test_client()
+    response = http.post(
+        "/token",
+        data={"grant_type": "client_credentials", "scope": "admin payments:write"},
+        headers=basic_auth(out["client_id"], out["client_secret"]),
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["scope"] == "admin payments:write"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,6 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jwt
 import pytest
 
+from idp.base.encoding import b64url
+from idp.profile.subjects import subject_for
+from idp.storage.models import Client
 from tests.conftest import RegisteredClient, exchange, obtain_code
 
 
@@ -105,3 +109,54 @@ def test_pairwise_client_on_two_hosts_needs_a_sector_identifier(http):
     response = http.post("/register", json={"redirect_uris": ["https://a.example/cb", "https://b.example/cb"]})
     assert response.status_code == 400
     assert "sector_identifier_uri" in response.get_json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("first_uri", "second_uri"),
+    [
+        ("http://127.0.0.1/cb", "http://127.0.0.1/callback"),
+        ("com.example.notes:/cb", "org.example.photos:/cb"),
+    ],
+    ids=["loopback", "private_use_scheme"],
+)
+def test_two_native_apps_get_different_subjects(http, register, user, first_uri, second_uri):
+    """OIDC Core §8.1: a loopback host or a private-use scheme (RFC 8252 §7.1, §7.3) names
+    no owner, so each native client is its own sector and two apps cannot link a person."""
+    notes = register(redirect_uris=[first_uri], application_type="native")
+    photos = register(redirect_uris=[second_uri], application_type="native")
+    first = _sub(http, notes)
+    assert _sub(http, notes) == first  # stable for the same app
+    assert _sub(http, photos) != first
+
+
+def test_a_sector_identifier_uri_groups_native_apps(http, sector_host, user):
+    """One publisher may still join its native apps with a sector_identifier_uri (§8.1)."""
+    base, documents = sector_host
+    uris = ["http://127.0.0.1/cb", "com.example.app:/cb"]
+    documents["/sector.json"] = uris
+    clients = []
+    for uri in uris:
+        response = http.post(
+            "/register",
+            json={"redirect_uris": [uri], "application_type": "native", "sector_identifier_uri": base + "/sector.json"},
+        )
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        clients.append(RegisteredClient(body["client_id"], body["client_secret"], uri, body))
+    assert _sub(http, clients[0]) == _sub(http, clients[1])
+
+
+def test_a_native_app_may_register_both_loopback_addresses(http):
+    """RFC 8252 §7.3 suggests 127.0.0.1 and [::1]; both are the one client's own sector."""
+    response = http.post(
+        "/register",
+        json={"redirect_uris": ["http://127.0.0.1/cb", "http://[::1]/cb"], "application_type": "native"},
+    )
+    assert response.status_code == 201, response.get_json()
+
+
+def test_a_web_clients_subject_is_still_its_hosts():
+    """A web client's sector stays the host of its redirect URIs, so its subs do not change."""
+    client = Client(client_id="c1", metadata_={"redirect_uris": ["https://shop.example/cb"]})
+    expected = b64url(hashlib.sha256(b"shop.example\x00person-1\x00salt").digest())
+    assert subject_for(client, "person-1", "pairwise", "salt") == expected
