@@ -146,26 +146,20 @@ def register_client(
         "token_endpoint_auth_method": method,
         "application_type": "native" if native else "web",
     }
-    if redirect_uris:
-        raw["redirect_uris"] = list(redirect_uris)
-    if post_logout:
-        raw["post_logout_redirect_uris"] = list(post_logout)
-    if jwks:
-        raw["jwks"] = jwks
-    if subject_type:
-        raw["subject_type"] = subject_type
-    if id_token_alg:
-        raw["id_token_signed_response_alg"] = id_token_alg
-    if scope:
-        raw["scope"] = scope
-    if event_endpoint:
-        raw["consent_event_endpoint"] = event_endpoint
-    if backchannel_logout_uri:
-        raw["backchannel_logout_uri"] = backchannel_logout_uri
-    if consent:
-        raw["consent"] = consent
-    if sector_identifier_uri:
-        raw["sector_identifier_uri"] = sector_identifier_uri
+    # Client metadata (RFC 7591 §2) from the options that were given; absent ones stay out.
+    optional = {
+        "redirect_uris": list(redirect_uris),
+        "post_logout_redirect_uris": list(post_logout),
+        "jwks": jwks,
+        "subject_type": subject_type,
+        "id_token_signed_response_alg": id_token_alg,
+        "scope": scope,
+        "consent_event_endpoint": event_endpoint,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "consent": consent,
+        "sector_identifier_uri": sector_identifier_uri,
+    }
+    raw.update({member: value for member, value in optional.items() if value})
     try:
         with runtime.unit_of_work() as store:
             ctx = runtime.context(store)
